@@ -1,0 +1,205 @@
+"""The live side of SNIPER: masks, regrowth and learning-rate factors at the optimizer step.
+
+One ``SniperController`` owns the masks of a run and is called at three points, through
+PyTorch's own hooks (nothing of ESPnet's is patched):
+
+* after each gradient is accumulated (``register_post_accumulate_grad_hook``): pruned
+  entries' gradients are zeroed, so they take no part in ESPnet's gradient clipping norm;
+  when gradient noise is on, the noise is added here, masked, instead of by ESPnet;
+* before ``optimizer.step()`` (step pre-hook): gradients are masked again, so pruned
+  entries never enter the optimizer's state (Adam's moments stay exactly zero);
+* after ``optimizer.step()`` (step post-hook): weights are masked (pruned entries are 0.0
+  after every step) and, while sparse, each tensor's update is scaled by its learning-rate
+  factor. For optimizers whose update is proportional to the learning rate (SGD, Adam,
+  AdamW, ... with any scheduler) this equals scaling that tensor's learning rate, without
+  touching the scheduler or splitting parameter groups.
+
+A step that AMP's scaler or ESPnet's non-finite check skips never calls the optimizer, so
+neither step hook runs and nothing changes. When the schedule reaches 0 % the hooks are
+removed: dense epochs cost nothing.
+"""
+
+import logging
+from typing import Dict, List, Optional, Sequence
+
+import torch
+
+from espnet_sniper.config import SniperConfig
+from espnet_sniper.masks import Masks, ScoreRanking, real_sparsity, tensor_density
+
+
+class SniperController:
+    def __init__(
+        self,
+        config: SniperConfig,
+        params: Dict[str, torch.nn.Parameter],
+        ranking: ScoreRanking,
+        init_values: Dict[str, torch.Tensor],
+        optimizers: Sequence[torch.optim.Optimizer],
+    ):
+        self.config = config
+        self.params = params
+        self.ranking = ranking
+        self.init_values = init_values
+        self.optimizers = list(optimizers)
+        self.sparsity: Optional[float] = None  # what the weights conform to
+        self.masks: Optional[Masks] = None  # bool, True = kept; None while dense
+        self.lr_factors: Dict[torch.nn.Parameter, float] = {}
+        self.noise_std: Optional[float] = None  # set per iteration by the trainer
+        self._float_masks: Dict[torch.nn.Parameter, torch.Tensor] = {}
+        self._before_step: Dict[torch.nn.Parameter, torch.Tensor] = {}
+        self._handles: List[torch.utils.hooks.RemovableHandle] = []
+        self._noise_enabled = False
+        self._all_params = [
+            p for opt in self.optimizers for g in opt.param_groups for p in g["params"]
+        ]
+
+    # ------------------------------------------------------------------ schedule
+    def set_sparsity(self, sparsity: float, weights_conform_to: Optional[float]) -> None:
+        """Move to ``sparsity`` %; the weights currently conform to ``weights_conform_to``.
+
+        ``weights_conform_to`` is None for weights that were never masked (the start of a
+        run). Masks are nested, so a lower sparsity only regrows entries: they restart
+        from their initial values (or zero) with zeroed optimizer state. A higher one
+        zeroes the newly pruned weights and their optimizer state.
+        """
+        old_masks = (
+            self.ranking.masks(weights_conform_to, self.config.max_param_sparsity)
+            if weights_conform_to
+            else None
+        )
+        new_masks = (
+            self.ranking.masks(sparsity, self.config.max_param_sparsity) if sparsity else None
+        )
+        with torch.no_grad():
+            for name, p in self.params.items():
+                old = old_masks[name].to(p.device) if old_masks is not None else None
+                new = new_masks[name].to(p.device) if new_masks is not None else None
+                if old is not None:
+                    regrown = old.logical_not() if new is None else new & ~old
+                    if regrown.any():
+                        fill = (
+                            self.init_values[name].to(p.device, p.dtype)
+                            if self.config.restore_init_values
+                            else torch.zeros_like(p)
+                        )
+                        p.copy_(torch.where(regrown, fill, p))
+                        self._reset_optimizer_state(p, regrown)
+                if new is not None:
+                    pruned = new.logical_not()
+                    p.masked_fill_(pruned, 0.0)
+                    self._reset_optimizer_state(p, pruned)
+        self.masks = new_masks
+        self.sparsity = sparsity
+        self._float_masks = (
+            {p: new_masks[n].to(p.device, p.dtype) for n, p in self.params.items()}
+            if new_masks is not None
+            else {}
+        )
+        self._set_lr_factors()
+        self._install_hooks()
+        logging.info(
+            f"SNIPER: sparsity {sparsity} % (real {self.real_sparsity():.3f} % of the "
+            f"prunable entries), regrown weights from "
+            f"{'their initial values' if self.config.restore_init_values else 'zero'}"
+        )
+
+    def _reset_optimizer_state(self, p: torch.nn.Parameter, where: torch.Tensor) -> None:
+        for opt in self.optimizers:
+            for value in opt.state.get(p, {}).values():
+                if torch.is_tensor(value) and value.shape == p.shape:
+                    value.masked_fill_(where, 0)
+
+    def _set_lr_factors(self) -> None:
+        cfg = self.config
+        base = 1.0
+        if cfg.scale_lr and self.sparsity:
+            base = min(cfg.max_lr_scaling, 1.0 / (1.0 - self.sparsity / 100.0))
+        factors = {p: base for p in self._all_params}
+        if cfg.scale_lr_by_param and self.masks is not None:
+            for name, p in self.params.items():
+                density = tensor_density(self.masks[name])
+                if density > 0:
+                    factors[p] = min(cfg.max_lr_scaling, 1.0 / density)
+        self.lr_factors = {p: f for p, f in factors.items() if f != 1.0}
+        self._before_step = {
+            p: self._before_step.get(p, torch.empty_like(p)) for p in self.lr_factors
+        }
+
+    # ------------------------------------------------------------------ reporting
+    def real_sparsity(self) -> float:
+        return real_sparsity(self.masks) if self.masks is not None else 0.0
+
+    def mean_lr_factor(self) -> float:
+        total = sum(p.numel() for p in self._all_params)
+        scaled = sum(p.numel() * (f - 1.0) for p, f in self.lr_factors.items())
+        return 1.0 + scaled / total
+
+    def stats(self) -> Dict[str, float]:
+        return {
+            "sniper_sparsity": float(self.sparsity or 0.0),
+            "sniper_sparsity_real": self.real_sparsity(),
+            "sniper_lr_factor": self.mean_lr_factor(),
+        }
+
+    # ------------------------------------------------------------------ hooks
+    @property
+    def noise_enabled(self) -> bool:
+        return self._noise_enabled
+
+    def set_gradient_noise(self, enabled: bool) -> None:
+        """Take over ESPnet's gradient noise so that pruned entries get none."""
+        self._noise_enabled = enabled
+        self._install_hooks()
+
+    def _install_hooks(self) -> None:
+        for h in self._handles:
+            h.remove()
+        self._handles = []
+        grad_hooked = self._all_params if self._noise_enabled else list(self._float_masks)
+        for p in grad_hooked:
+            self._handles.append(p.register_post_accumulate_grad_hook(self._on_grad))
+        if self._float_masks or self.lr_factors:
+            for opt in self.optimizers:
+                self._handles.append(opt.register_step_pre_hook(self._before_optimizer_step))
+                self._handles.append(opt.register_step_post_hook(self._after_optimizer_step))
+
+    def detach(self) -> None:
+        """Remove every hook (the weights and optimizer state are left as they are)."""
+        for h in self._handles:
+            h.remove()
+        self._handles = []
+
+    @torch.no_grad()
+    def _on_grad(self, p: torch.nn.Parameter) -> None:
+        if self.noise_std is not None:
+            p.grad.add_(torch.randn(p.grad.shape).to(p.grad.device), alpha=self.noise_std)
+        mask = self._float_masks.get(p)
+        if mask is not None:
+            p.grad.mul_(mask)
+
+    @torch.no_grad()
+    def _before_optimizer_step(self, optimizer: torch.optim.Optimizer, args, kwargs) -> None:
+        for group in optimizer.param_groups:
+            for p in group["params"]:
+                mask = self._float_masks.get(p)
+                if mask is not None and p.grad is not None:
+                    p.grad.mul_(mask)
+                before = self._before_step.get(p)
+                if before is not None:
+                    before.copy_(p)
+
+    @torch.no_grad()
+    def _after_optimizer_step(self, optimizer: torch.optim.Optimizer, args, kwargs) -> None:
+        for group in optimizer.param_groups:
+            for p in group["params"]:
+                mask = self._float_masks.get(p)
+                factor = self.lr_factors.get(p)
+                if factor is not None:
+                    before = self._before_step[p]
+                    p.sub_(before).mul_(factor)
+                    if mask is not None:
+                        p.mul_(mask)
+                    p.add_(before)
+                elif mask is not None:
+                    p.mul_(mask)

@@ -1,0 +1,101 @@
+"""From SNIP scores to nested pruning masks.
+
+All prunable entries of the model are put in one strict total order: by score, and among
+equal scores by a seeded random permutation. A mask at sparsity p prunes the
+``floor(p/100 * N)`` lowest entries of that order (the global threshold); a tensor that
+would lose more than ``max_param_sparsity`` % of its entries instead prunes only its own
+``floor(cap/100 * n)`` lowest. Every mask therefore keeps "the top m entries of each tensor"
+for an m that only grows as p falls, which makes the masks nested, deterministic and
+exact in their counts; the seeded order also covers tensors whose scores are all equal
+(the reference's "random subset" case).
+"""
+
+import math
+from typing import Dict, Iterable, Mapping, Sequence
+
+import torch
+
+Masks = Dict[str, torch.Tensor]
+
+
+def is_prunable(name: str, exclude_params: Sequence[str]) -> bool:
+    return not any(pattern in name for pattern in exclude_params)
+
+
+def prunable_parameters(
+    model: torch.nn.Module, exclude_params: Sequence[str]
+) -> Dict[str, torch.nn.Parameter]:
+    """Trainable parameters whose qualified name contains none of ``exclude_params``."""
+    return {
+        name: p
+        for name, p in model.named_parameters()
+        if p.requires_grad and is_prunable(name, exclude_params)
+    }
+
+
+class ScoreRanking:
+    """The total order of all prunable entries, from which masks at any sparsity follow."""
+
+    def __init__(self, scores: Mapping[str, torch.Tensor], tie_break_seed: int = 0):
+        if not scores:
+            raise ValueError("no prunable parameters to rank")
+        self.names = list(scores)
+        self.shapes = {name: scores[name].shape for name in self.names}
+        flat = torch.cat([scores[n].detach().reshape(-1).float().cpu() for n in self.names])
+        if not torch.isfinite(flat).all():
+            raise ValueError("SNIP scores contain NaN or infinity; the loss at init is broken")
+        self.total = flat.numel()
+        generator = torch.Generator().manual_seed(tie_break_seed)
+        perm = torch.randperm(self.total, generator=generator)
+        order = perm[torch.argsort(flat[perm], stable=True)]
+        rank = torch.empty(self.total, dtype=torch.int64)
+        rank[order] = torch.arange(self.total)
+        self._ranks: Dict[str, torch.Tensor] = {}
+        offset = 0
+        for name in self.names:
+            n = math.prod(self.shapes[name])
+            self._ranks[name] = rank[offset : offset + n].view(self.shapes[name])
+            offset += n
+
+    def masks(self, sparsity: float, max_param_sparsity: float = 100.0) -> Masks:
+        """Boolean keep-masks (True = kept) at ``sparsity`` %, with the per-tensor cap."""
+        if not 0 <= sparsity < 100:
+            raise ValueError(f"sparsity must be in [0, 100), got {sparsity}")
+        n_pruned = math.floor(sparsity * self.total / 100)
+        masks: Masks = {}
+        for name in self.names:
+            ranks = self._ranks[name]
+            keep = ranks >= n_pruned
+            numel = ranks.numel()
+            max_pruned = math.floor(max_param_sparsity * numel / 100)
+            if numel - int(keep.sum()) > max_pruned:
+                if max_pruned == 0:
+                    keep = torch.ones_like(keep)
+                else:
+                    cutoff = torch.kthvalue(ranks.reshape(-1), max_pruned).values
+                    keep = ranks > cutoff
+            masks[name] = keep
+        return masks
+
+
+def count_kept(masks: Masks) -> int:
+    return sum(int(m.sum()) for m in masks.values())
+
+
+def real_sparsity(masks: Masks) -> float:
+    """Share of pruned entries among all masked entries, in %."""
+    total = sum(m.numel() for m in masks.values())
+    return 100.0 * (total - count_kept(masks)) / total if total else 0.0
+
+
+def tensor_density(mask: torch.Tensor) -> float:
+    return float(mask.sum()) / mask.numel()
+
+
+def zero_fraction(tensors: Iterable[torch.Tensor]) -> float:
+    """Share of exact zeros over ``tensors``, in %."""
+    zeros = total = 0
+    for t in tensors:
+        zeros += int((t == 0).sum())
+        total += t.numel()
+    return 100.0 * zeros / total if total else 0.0

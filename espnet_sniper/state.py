@@ -1,0 +1,103 @@
+"""The SNIPER state of one run: what is computed once at the start and kept with the run.
+
+``<output_dir>/sniper/state.pth`` holds the SNIP scores and the initial values of the
+prunable tensors, with what they were made from (parameter names and shapes, the scoring
+settings, the schedule). It never changes after it is written, so it cannot disagree with
+ESPnet's ``checkpoint.pth``; the position in the schedule follows from the checkpoint's
+epoch. It is written to a temporary name and renamed, loaded with ``weights_only=True``,
+and carries a digest of its tensors so that damage is detected, not trained on.
+"""
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict
+
+import torch
+
+FORMAT_VERSION = 1
+STATE_FILE = "state.pth"
+
+
+class SniperStateError(RuntimeError):
+    """A SNIPER state that cannot be used; the message says what to do."""
+
+
+def _digest(tensors: Dict[str, Dict[str, torch.Tensor]]) -> str:
+    h = hashlib.sha256()
+    for group in sorted(tensors):
+        for name in sorted(tensors[group]):
+            t = tensors[group][name].detach().cpu().contiguous()
+            h.update(f"{group}/{name}/{tuple(t.shape)}/{t.dtype}".encode())
+            h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
+def atomic_torch_save(obj: Any, path: Path) -> None:
+    """Write ``obj`` so that ``path`` is either absent, the old file, or complete."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+@dataclass
+class SniperState:
+    scores: Dict[str, torch.Tensor]
+    init_values: Dict[str, torch.Tensor]
+    meta: Dict[str, Any]
+
+    def save(self, path: Path) -> None:
+        tensors = {"scores": self.scores, "init_values": self.init_values}
+        atomic_torch_save(
+            {
+                "format_version": FORMAT_VERSION,
+                "meta": self.meta,
+                "scores": self.scores,
+                "init_values": self.init_values,
+                "digest": _digest(tensors),
+            },
+            path,
+        )
+
+    @classmethod
+    def load(cls, path: Path, device: str = "cpu") -> "SniperState":
+        try:
+            data = torch.load(path, map_location=device, weights_only=True)
+        except Exception as e:  # a truncated zip, random bytes, a pickle with code...
+            raise SniperStateError(
+                f"{path} cannot be read ({type(e).__name__}: {e}). It is truncated or "
+                f"corrupted. Restore it from a backup, or delete {path.parent} together with "
+                f"checkpoint.pth to start this run again from scratch."
+            ) from None
+        if not isinstance(data, dict) or data.get("format_version") != FORMAT_VERSION:
+            raise SniperStateError(
+                f"{path} is not a SNIPER state of format {FORMAT_VERSION}: it was written by "
+                f"another program or version. Use a new output directory."
+            )
+        tensors = {"scores": data["scores"], "init_values": data["init_values"]}
+        if _digest(tensors) != data.get("digest"):
+            raise SniperStateError(
+                f"{path} is damaged: its tensors do not match their digest. Restore it from a "
+                f"backup, or delete {path.parent} together with checkpoint.pth to start again."
+            )
+        return cls(scores=data["scores"], init_values=data["init_values"], meta=data["meta"])
+
+    def check_matches(self, path: Path, meta: Dict[str, Any]) -> None:
+        """Refuse a state made for another model or another SNIPER config."""
+        for key in sorted(set(meta) | set(self.meta)):
+            if self.meta.get(key) != meta.get(key):
+                raise SniperStateError(
+                    f"{path} was made with {key} = {self.meta.get(key)!r}, but this run has "
+                    f"{key} = {meta.get(key)!r}. Training on would use masks from another "
+                    f"model or config. Use a new output directory, or restore the config the "
+                    f"run was started with."
+                )

@@ -1,0 +1,254 @@
+"""SniperTrainer: ESPnet's Trainer with SNIPER hooked into its optimizer step.
+
+It extends ``espnet2.train.trainer.Trainer`` only where ESPnet invites it to:
+``add_arguments`` (``--sniper_conf``), ``build_options``, ``run`` (prepare the SNIPER
+state and controller, then ESPnet's own loop) and ``train_one_epoch`` (move along the
+schedule at the epoch boundary, then ESPnet's own epoch). Everything else, the loop,
+resume, DDP, AMP, clipping, checkpoints, is ESPnet's, unchanged. Without ``sniper_conf``,
+or with a schedule that is never sparse, it is stock training to the bit.
+"""
+
+import argparse
+import dataclasses
+import logging
+from pathlib import Path
+from typing import Dict, Iterator, Optional, Sequence
+
+import torch
+
+from espnet2.train.distributed_utils import DistributedOption
+from espnet2.train.reporter import SubReporter
+from espnet2.train.trainer import Trainer, TrainerOptions
+from espnet2.utils.nested_dict_action import NestedDictAction
+from espnet_sniper.config import SniperConfig, parse_sniper_conf
+from espnet_sniper.controller import SniperController
+from espnet_sniper.masks import ScoreRanking, prunable_parameters
+from espnet_sniper.snip import snip_scores
+from espnet_sniper.state import STATE_FILE, SniperState, SniperStateError
+
+# ESPnet's add_gradient_noise(duration=100, eta=1.0, scale_factor=0.55), as the trainer
+# calls it; SNIPER adds the same noise itself so that pruned entries get none.
+NOISE_DURATION, NOISE_ETA, NOISE_SCALE_FACTOR = 100, 1.0, 0.55
+
+
+@dataclasses.dataclass
+class SniperTrainerOptions(TrainerOptions):
+    sniper_config: Optional[SniperConfig] = None
+    sniper_controller: Optional[SniperController] = None
+
+
+def sniper_dir(output_dir: Path) -> Path:
+    return Path(output_dir) / "sniper"
+
+
+class SniperTrainer(Trainer):
+    @classmethod
+    def add_arguments(cls, parser: argparse.ArgumentParser):
+        group = parser.add_argument_group("SNIPER related")
+        group.add_argument(
+            "--sniper_conf",
+            action=NestedDictAction,
+            default=dict(),
+            help="SNIPER training: schedule (completed epochs -> sparsity %%), "
+            "max_param_sparsity, exclude_params, restore_init_values, scale_lr_by_param, "
+            "scale_lr, max_lr_scaling, score_batches, tie_break_seed. Empty: dense, "
+            "exactly as espnet2.bin.tts_train.",
+        )
+
+    @classmethod
+    def build_options(cls, args: argparse.Namespace) -> SniperTrainerOptions:
+        base = super().build_options(args)
+        return SniperTrainerOptions(
+            **{f.name: getattr(base, f.name) for f in dataclasses.fields(base)},
+            sniper_config=parse_sniper_conf(getattr(args, "sniper_conf", None)),
+        )
+
+    @classmethod
+    def run(
+        cls,
+        model,
+        optimizers,
+        schedulers,
+        train_iter_factory,
+        valid_iter_factory,
+        plot_attention_iter_factory,
+        trainer_options,
+        distributed_option: DistributedOption,
+    ) -> None:
+        config = getattr(trainer_options, "sniper_config", None)
+        controller = None
+        if config is not None and config.ever_sparse:
+            controller = cls._build_controller(
+                config, model, optimizers, train_iter_factory, trainer_options,
+                distributed_option,
+            )
+            controller.set_gradient_noise(trainer_options.grad_noise)
+            # ESPnet would add noise to pruned entries too; the controller adds it.
+            trainer_options = dataclasses.replace(
+                trainer_options, grad_noise=False, sniper_controller=controller
+            )
+        try:
+            super().run(
+                model=model,
+                optimizers=optimizers,
+                schedulers=schedulers,
+                train_iter_factory=train_iter_factory,
+                valid_iter_factory=valid_iter_factory,
+                plot_attention_iter_factory=plot_attention_iter_factory,
+                trainer_options=trainer_options,
+                distributed_option=distributed_option,
+            )
+        finally:
+            if controller is not None:
+                controller.detach()
+
+    @classmethod
+    def train_one_epoch(
+        cls,
+        model: torch.nn.Module,
+        iterator,
+        optimizers: Sequence[torch.optim.Optimizer],
+        schedulers,
+        scaler,
+        reporter: SubReporter,
+        summary_writer,
+        options: TrainerOptions,
+        distributed_option: DistributedOption,
+    ) -> bool:
+        controller = getattr(options, "sniper_controller", None)
+        if controller is not None:
+            epoch = reporter.get_epoch()
+            schedule = controller.config.schedule
+            target = schedule.sparsity_for_epoch(epoch)
+            if controller.sparsity is None:
+                # First epoch of this process: a fresh run's weights were never masked; a
+                # resumed run's weights conform to the epoch the checkpoint ended.
+                conform = schedule.sparsity_for_epoch(epoch - 1) if epoch > 1 else None
+                controller.set_sparsity(target, weights_conform_to=conform)
+            elif target != controller.sparsity:
+                controller.set_sparsity(target, weights_conform_to=controller.sparsity)
+            iterator = _SniperIterator(
+                iterator, controller, reporter, options.accum_grad, scaler,
+                noise=controller.noise_enabled,
+            )
+        return super().train_one_epoch(
+            model=model,
+            iterator=iterator,
+            optimizers=optimizers,
+            schedulers=schedulers,
+            scaler=scaler,
+            reporter=reporter,
+            summary_writer=summary_writer,
+            options=options,
+            distributed_option=distributed_option,
+        )
+
+    @classmethod
+    def _build_controller(
+        cls,
+        config: SniperConfig,
+        model: torch.nn.Module,
+        optimizers: Sequence[torch.optim.Optimizer],
+        train_iter_factory,
+        options: TrainerOptions,
+        distributed_option: DistributedOption,
+    ) -> SniperController:
+        output_dir = Path(options.output_dir)
+        path = sniper_dir(output_dir) / STATE_FILE
+        device = "cuda" if options.ngpu > 0 else "cpu"
+        params = prunable_parameters(model, config.exclude_params)
+        meta = {
+            "params": {name: list(p.shape) for name, p in params.items()},
+            "sniper_config": _describe(config),
+        }
+        resuming = options.resume and (output_dir / "checkpoint.pth").exists()
+        if path.exists():
+            state = SniperState.load(path, device)
+            state.check_matches(path, meta)
+            if not resuming:
+                _check_initial_weights(path, state, params)
+            logging.info(f"SNIPER: using the scores and initial values in {path}")
+        elif resuming:
+            raise SniperStateError(
+                f"{output_dir / 'checkpoint.pth'} exists but {path} does not: this run's "
+                f"masks cannot be known. Restore {path}, or start the run again in a new "
+                f"output directory."
+            )
+        else:
+            logging.info(
+                f"SNIP scoring over {config.score_batches or 'all'} batches of epoch 1 "
+                f"({sum(p.numel() for p in params.values())} prunable entries)"
+            )
+            scores = snip_scores(
+                model,
+                params,
+                train_iter_factory.build_iter(1),
+                num_batches=config.score_batches,
+                device=device,
+                distributed=distributed_option.distributed,
+            )
+            init_values = {n: p.detach().clone() for n, p in params.items()}
+            state = SniperState(scores=scores, init_values=init_values, meta=meta)
+            if not distributed_option.distributed or distributed_option.dist_rank == 0:
+                state.save(path)
+                logging.info(f"SNIPER: saved scores and initial values to {path}")
+            if distributed_option.distributed:
+                torch.distributed.barrier()
+        ranking = ScoreRanking(state.scores, config.tie_break_seed)
+        return SniperController(
+            config, params, ranking, state.init_values, optimizers,
+        )
+
+
+def _describe(config: SniperConfig) -> Dict:
+    """The config as plain data, for the state's record of what it was made with."""
+    described = dataclasses.asdict(config)
+    described["schedule"] = config.schedule.points
+    described["exclude_params"] = list(config.exclude_params)
+    return described
+
+
+def _check_initial_weights(
+    path: Path, state: SniperState, params: Dict[str, torch.nn.Parameter]
+) -> None:
+    for name, p in params.items():
+        if not torch.equal(state.init_values[name].to(p.device), p.detach()):
+            raise SniperStateError(
+                f"{path} holds initial values for {name} that differ from this run's "
+                f"initial weights (another seed or model config?). Its scores do not belong "
+                f"to this model: use a new output directory, or delete {path.parent} to score "
+                f"again."
+            )
+
+
+class _SniperIterator:
+    """ESPnet's training iterator, reporting SNIPER's numbers on every iteration and
+    arming the gradient noise for the iterations that end an accumulation window."""
+
+    def __init__(self, iterator, controller, reporter, accum_grad, scaler, noise: bool):
+        self.iterator = iterator
+        self.controller = controller
+        self.reporter = reporter
+        self.accum_grad = accum_grad
+        self.scaler = scaler
+        self.noise = noise
+
+    def __len__(self) -> int:
+        return len(self.iterator)
+
+    def __iter__(self) -> Iterator:
+        stats = self.controller.stats()
+        for iiter, item in enumerate(self.iterator, 1):
+            self.reporter.register(stats)
+            if self.noise:
+                self.controller.noise_std = (
+                    self._noise_std() if iiter % self.accum_grad == 0 else None
+                )
+            yield item
+        self.controller.noise_std = None
+
+    def _noise_std(self) -> float:
+        interval = self.reporter.get_total_count() // NOISE_DURATION + 1
+        sigma = NOISE_ETA / interval**NOISE_SCALE_FACTOR
+        # The hook runs before AMP unscales the gradients.
+        return sigma * (float(self.scaler.get_scale()) if self.scaler is not None else 1.0)
