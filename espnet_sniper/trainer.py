@@ -82,11 +82,7 @@ class SniperTrainer(Trainer):
                 config, model, optimizers, train_iter_factory, trainer_options,
                 distributed_option,
             )
-            controller.set_gradient_noise(trainer_options.grad_noise)
-            # ESPnet would add noise to pruned entries too; the controller adds it.
-            trainer_options = dataclasses.replace(
-                trainer_options, grad_noise=False, sniper_controller=controller
-            )
+            trainer_options = cls.attach(trainer_options, controller)
         try:
             super().run(
                 model=model,
@@ -101,6 +97,15 @@ class SniperTrainer(Trainer):
         finally:
             if controller is not None:
                 controller.detach()
+
+    @staticmethod
+    def attach(
+        options: SniperTrainerOptions, controller: SniperController
+    ) -> SniperTrainerOptions:
+        """Options under which ``train_one_epoch`` drives ``controller``."""
+        # ESPnet would add gradient noise to pruned entries too; the controller adds it.
+        controller.set_gradient_noise(options.grad_noise)
+        return dataclasses.replace(options, grad_noise=False, sniper_controller=controller)
 
     @classmethod
     def train_one_epoch(

@@ -1,0 +1,56 @@
+import pytest
+
+from espnet_sniper.config import SniperConfigError, parse_sniper_conf
+
+PAPER_40TO0 = {
+    "sniper_dir": "sniper/fastspeech2",
+    "max_param_sparsity": 75,
+    "exclude_params": ["norm", "embed"],
+    "restore_init_values": True,
+    "schedule": {0: 40, 5: 20, 10: 10, 20: 0},
+}
+
+
+def test_reference_config_keeps_its_meaning_and_defaults():
+    c = parse_sniper_conf(PAPER_40TO0)
+    assert c.schedule.points == {0: 40, 5: 20, 10: 10, 20: 0}
+    assert c.max_param_sparsity == 75 and c.exclude_params == ("norm", "embed")
+    # the reference's SniperTraining.train defaults
+    assert c.scale_lr_by_param and not c.scale_lr and c.max_lr_scaling == 100.0
+    assert c.restore_init_values and c.ever_sparse
+
+
+def test_empty_means_stock_espnet():
+    assert parse_sniper_conf({}) is None and parse_sniper_conf(None) is None
+
+
+def test_decay_instead_of_schedule():
+    c = parse_sniper_conf({"decay": {"kind": "linear", "initial": 40, "epochs": 4}})
+    assert c.schedule.points[2] == 20.0
+
+
+@pytest.mark.parametrize(
+    "conf, key",
+    [
+        ({"schedule": {0: 40}, "max_param_sparsity": 30}, "sniper_conf.max_param_sparsity"),
+        ({"schedule": {0: 40}, "max_param_sparsity": 0}, "sniper_conf.max_param_sparsity"),
+        ({"schedule": {0: 40}, "learning_rate": 3}, "sniper_conf.learning_rate"),
+        ({"schedule": {5: 40}}, "sniper_conf.schedule"),
+        ({"schedule": {0: 140}}, "sniper_conf.schedule"),
+        ({"schedule": {0: 40, -2: 20}}, "sniper_conf.schedule"),
+        ({"schedule": {0: 40, 1.5: 20}}, "sniper_conf.schedule"),
+        ({"max_param_sparsity": 75}, "sniper_conf.schedule"),
+        ({"schedule": {0: 40}, "exclude_params": "norm"}, "sniper_conf.exclude_params"),
+        ({"schedule": {0: 40}, "restore_init_values": "yes"}, "sniper_conf.restore_init_values"),
+        ({"schedule": {0: 40}, "max_lr_scaling": 0.5}, "sniper_conf.max_lr_scaling"),
+        ({"schedule": {0: 40}, "score_batches": 0}, "sniper_conf.score_batches"),
+        ({"schedule": {0: 40}, "tie_break_seed": -1}, "sniper_conf.tie_break_seed"),
+        ({"schedule": {0: 40}, "decay": {"kind": "linear", "initial": 4, "epochs": 2}},
+         "sniper_conf.decay"),
+        ({"decay": {"kind": "linear", "initial": 40}}, "sniper_conf.decay"),
+    ],
+)
+def test_invalid_conf_names_the_key(conf, key):
+    with pytest.raises(SniperConfigError) as e:
+        parse_sniper_conf(conf)
+    assert str(e.value).startswith(key)

@@ -1,0 +1,252 @@
+"""Masking at the optimizer step, driven by ESPnet's own Trainer.train_one_epoch.
+
+A toy AbsESPnetModel keeps these tests in-process and fast; everything around the model
+(the epoch loop body, accum_grad, clipping, gradient noise, the non-finite skip, AMP's
+scaler) is ESPnet's real code.
+"""
+
+import dataclasses
+import math
+
+import pytest
+import torch
+
+from espnet2.train.abs_espnet_model import AbsESPnetModel
+from espnet2.train.distributed_utils import DistributedOption
+from espnet2.train.reporter import Reporter
+from espnet_sniper.config import parse_sniper_conf
+from espnet_sniper.controller import SniperController
+from espnet_sniper.masks import ScoreRanking, prunable_parameters
+from espnet_sniper.tasks.tts import SniperTTSTask
+from espnet_sniper.trainer import SniperTrainer
+
+
+class ToyModel(AbsESPnetModel):
+    def __init__(self):
+        super().__init__()
+        self.lin1 = torch.nn.Linear(6, 16)
+        self.norm = torch.nn.LayerNorm(16)
+        self.lin2 = torch.nn.Linear(16, 3)
+
+    def forward(self, x, y, **kwargs):
+        loss = ((self.lin2(torch.tanh(self.norm(self.lin1(x)))) - y) ** 2).mean()
+        return loss, {"loss": loss.detach()}, torch.tensor(x.shape[0])
+
+    def collect_feats(self, **kwargs):
+        return {}
+
+
+class CpuGradScaler(torch.cuda.amp.GradScaler):
+    """A real GradScaler that works on the CPU, of the type ESPnet's trainer expects."""
+
+    def __init__(self, init_scale=2.0**10):
+        torch.amp.GradScaler.__init__(self, "cpu", init_scale=init_scale)
+
+
+def batches(n, seed=0, poison=None):
+    g = torch.Generator().manual_seed(seed)
+    out = []
+    for i in range(n):
+        x = torch.randn(4, 6, generator=g)
+        if poison == i:
+            x[0, 0] = math.inf
+        out.append(([f"u{i}_{j}" for j in range(4)], {"x": x, "y": torch.randn(4, 3, generator=g)}))
+    return out
+
+
+def options(**changes):
+    args = SniperTTSTask.get_parser().parse_args([])
+    opts = SniperTrainer.build_options(args)
+    base = dict(ngpu=0, accum_grad=1, grad_clip=1.0, grad_noise=False, use_amp=False,
+                log_interval=1000, use_wandb=False)
+    base.update(changes)
+    return dataclasses.replace(opts, **base)
+
+
+def setup(conf=None, seed=0, lr=0.01):
+    torch.manual_seed(seed)
+    model = ToyModel()
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    config = parse_sniper_conf(conf or {"schedule": {0: 50}, "max_param_sparsity": 90})
+    params = prunable_parameters(model, config.exclude_params)
+    g = torch.Generator().manual_seed(1)
+    scores = {n: torch.rand(p.shape, generator=g) for n, p in params.items()}
+    init = {n: p.detach().clone() for n, p in params.items()}
+    controller = SniperController(config, params, ScoreRanking(scores), init, [opt])
+    return model, opt, controller
+
+
+def train_epoch(model, opt, opts, data, scaler=None, epoch=1):
+    reporter = Reporter()
+    reporter.set_epoch(epoch)
+    with reporter.observe("train") as sub:
+        SniperTrainer.train_one_epoch(
+            model=model, iterator=data, optimizers=[opt], schedulers=[None], scaler=scaler,
+            reporter=sub, summary_writer=None, options=opts,
+            distributed_option=DistributedOption(distributed=False),
+        )
+    return reporter, sub
+
+
+def pruned(controller):
+    return {controller.params[n]: ~m for n, m in controller.masks.items()}
+
+
+def assert_pruned_are_zero(controller, opt):
+    for p, where in pruned(controller).items():
+        assert torch.count_nonzero(p.detach()[where]) == 0
+        for key in ("exp_avg", "exp_avg_sq"):
+            if p in opt.state:
+                assert torch.count_nonzero(opt.state[p][key][where]) == 0
+
+
+@pytest.mark.parametrize("accum_grad", [1, 3])
+def test_clipping_sees_only_kept_entries_and_pruned_stay_zero(accum_grad):
+    # without learning-rate scaling, the reference below is plain Adam
+    model, opt, controller = setup(
+        {"schedule": {0: 50}, "max_param_sparsity": 90, "scale_lr_by_param": False}
+    )
+    opts = SniperTrainer.attach(options(accum_grad=accum_grad, grad_clip=0.05), controller)
+    data = batches(6)
+    _, sub = train_epoch(model, opt, opts, data)
+    assert_pruned_are_zero(controller, opt)
+
+    # The same steps by hand: masked gradients, clipped by the norm of the kept entries.
+    torch.manual_seed(0)
+    ref = ToyModel()
+    ref_opt = torch.optim.Adam(ref.parameters(), lr=0.01)
+    masks = {p: controller._float_masks[controller.params[n]]
+             for n, p in prunable_parameters(ref, ("norm", "embed")).items()}
+    with torch.no_grad():
+        for p, m in masks.items():
+            p.mul_(m)
+    norms = []
+    for i, (_, b) in enumerate(data, 1):
+        loss = ref(**b)[0] / accum_grad
+        loss.backward()
+        if i % accum_grad == 0:
+            for p, m in masks.items():
+                p.grad.mul_(m)
+            norms.append(float(torch.nn.utils.clip_grad_norm_(ref.parameters(), 0.05)))
+            ref_opt.step()
+            ref_opt.zero_grad()
+    for p, q in zip(model.parameters(), ref.parameters()):
+        assert torch.equal(p, q)
+    reported = [v.value for v in sub.stats["grad_norm"] if not math.isnan(v.value)]
+    assert reported == pytest.approx(norms, rel=1e-6)
+
+
+def test_non_finite_gradient_skip_leaves_everything_untouched():
+    model, opt, controller = setup()
+    opts = SniperTrainer.attach(options(), controller)
+    train_epoch(model, opt, opts, batches(2))
+    before = [p.detach().clone() for p in model.parameters()]
+    state = {k: v.clone() for k, v in opt.state[model.lin1.weight].items()}
+    train_epoch(model, opt, opts, batches(1, poison=0))
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
+    assert all(torch.equal(v, opt.state[model.lin1.weight][k]) for k, v in state.items())
+    assert_pruned_are_zero(controller, opt)
+
+
+def test_amp_scaler_steps_and_skips():
+    model, opt, controller = setup()
+    opts = SniperTrainer.attach(options(use_amp=True), controller)
+    scaler = CpuGradScaler()
+    train_epoch(model, opt, opts, batches(3), scaler=scaler)
+    assert_pruned_are_zero(controller, opt)
+    before = [p.detach().clone() for p in model.parameters()]
+    scale = scaler.get_scale()
+    train_epoch(model, opt, opts, batches(1, poison=0), scaler=scaler)
+    assert scaler.get_scale() < scale  # the scaler saw the inf and skipped the step
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
+    assert_pruned_are_zero(controller, opt)
+
+
+def test_gradient_noise_reaches_only_kept_entries_and_the_clip_norm():
+    model, opt, controller = setup()
+    opts = SniperTrainer.attach(options(grad_noise=True, grad_clip=1e9), controller)
+    assert opts.grad_noise is False  # ESPnet's own noise is off; the controller adds it
+    controller.set_sparsity(50, weights_conform_to=None)  # installs the controller's hooks
+    seen = {}
+    for p in model.parameters():  # registered after the controller's: sees the final grad
+        p.register_post_accumulate_grad_hook(lambda q: seen.__setitem__(q, q.grad.clone()))
+    data = batches(1)
+    _, sub = train_epoch(model, opt, opts, data)
+    for p, where in pruned(controller).items():
+        assert torch.count_nonzero(seen[p][where]) == 0
+    norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in seen.values()]))
+    assert sub.stats["grad_norm"][0].value == pytest.approx(float(norm), rel=1e-6)
+    # and there was noise: the gradient differs from a noise-free one
+    clean_model, _, _ = setup()
+    clean_model(**data[0][1])[0].backward()
+    assert not torch.allclose(seen[model.lin2.bias], clean_model.lin2.bias.grad)
+    assert_pruned_are_zero(controller, opt)
+
+
+def test_lr_scaling_equals_a_per_tensor_learning_rate():
+    conf = {"schedule": {0: 50}, "max_param_sparsity": 90, "max_lr_scaling": 3.0}
+    model, opt, controller = setup(conf)
+    opts = SniperTrainer.attach(options(grad_clip=1e9), controller)
+    controller.set_sparsity(50, weights_conform_to=None)
+    factors = {controller.params[n]: min(3.0, m.numel() / float(m.sum()))
+               for n, m in controller.masks.items()}
+    assert any(f > 1.5 for f in factors.values())
+    # reference: one param group per tensor with lr * factor, masked gradients
+    torch.manual_seed(0)
+    ref = ToyModel()
+    names = dict(ref.named_parameters())
+    groups, masks = [], {}
+    for n, p in names.items():
+        q = dict(model.named_parameters())[n]
+        groups.append({"params": [p], "lr": 0.01 * factors.get(q, 1.0)})
+        if q in controller._float_masks:
+            masks[p] = controller._float_masks[q]
+            with torch.no_grad():
+                p.mul_(masks[p])
+    ref_opt = torch.optim.Adam(groups)
+    data = batches(4)
+    train_epoch(model, opt, opts, data)
+    for _, b in data:
+        ref(**b)[0].backward()
+        for p, m in masks.items():
+            p.grad.mul_(m)
+        ref_opt.step()
+        ref_opt.zero_grad()
+    for (n, p), q in zip(model.named_parameters(), ref.parameters()):
+        torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-7, msg=n)
+    assert controller.stats()["sniper_lr_factor"] > 1.0
+
+
+@pytest.mark.parametrize("restore", [True, False])
+def test_regrowth_restarts_from_initial_values_or_zero_with_fresh_state(restore):
+    conf = {"schedule": {0: 50, 1: 20}, "max_param_sparsity": 90,
+            "restore_init_values": restore}
+    model, opt, controller = setup(conf)
+    opts = SniperTrainer.attach(options(), controller)
+    train_epoch(model, opt, opts, batches(3), epoch=1)
+    masks50 = {n: m.clone() for n, m in controller.masks.items()}
+    kept_before = {n: p.detach()[masks50[n]].clone() for n, p in controller.params.items()}
+    controller.set_sparsity(20, weights_conform_to=50)  # what epoch 2 begins with
+    n_regrown = 0
+    for n, p in controller.params.items():
+        regrown = controller.masks[n] & ~masks50[n]
+        n_regrown += int(regrown.sum())
+        start = controller.init_values[n][regrown] if restore else torch.zeros(int(regrown.sum()))
+        assert torch.equal(p.detach()[regrown], start)
+        assert torch.equal(p.detach()[masks50[n]], kept_before[n])  # trained weights stay
+        assert torch.count_nonzero(p.detach()[~controller.masks[n]]) == 0
+        for key in ("exp_avg", "exp_avg_sq"):
+            assert torch.count_nonzero(opt.state[p][key][regrown]) == 0
+    assert n_regrown > 0
+    train_epoch(model, opt, opts, batches(1), epoch=2)
+    assert_pruned_are_zero(controller, opt)
+
+
+def test_dense_epochs_run_without_hooks():
+    model, opt, controller = setup({"schedule": {0: 50, 1: 0}, "max_param_sparsity": 90})
+    opts = SniperTrainer.attach(options(), controller)
+    train_epoch(model, opt, opts, batches(1), epoch=1)
+    assert controller._handles
+    train_epoch(model, opt, opts, batches(1), epoch=2)
+    assert controller.sparsity == 0 and controller.masks is None
+    assert controller._handles == [] and controller.lr_factors == {}
