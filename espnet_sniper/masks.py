@@ -11,7 +11,7 @@ exact in their counts; the seeded order also covers tensors whose scores are all
 """
 
 import math
-from typing import Dict, Iterable, Mapping, Sequence
+from typing import Dict, Mapping, Sequence
 
 import torch
 
@@ -90,12 +90,3 @@ def real_sparsity(masks: Masks) -> float:
 
 def tensor_density(mask: torch.Tensor) -> float:
     return float(mask.sum()) / mask.numel()
-
-
-def zero_fraction(tensors: Iterable[torch.Tensor]) -> float:
-    """Share of exact zeros over ``tensors``, in %."""
-    zeros = total = 0
-    for t in tensors:
-        zeros += int((t == 0).sum())
-        total += t.numel()
-    return 100.0 * zeros / total if total else 0.0

@@ -1,0 +1,201 @@
+"""The real ESPnet CLI, stock and ours, on a tiny FastSpeech2 (and Tacotron2).
+
+The training runs are shared by the tests of this module and started two at a time.
+"""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+import tiny_tts_data as tiny
+from conftest import REPO, Run, run_all
+from espnet_sniper.bin import sparsity_report
+from espnet_sniper.masks import ScoreRanking
+from espnet_sniper.state import SniperState
+
+OURS, STOCK = "espnet_sniper.bin.tts_train", "espnet2.bin.tts_train"
+SNIPER_CONF = {"schedule": {0: 40, 1: 20, 2: 0}, "max_param_sparsity": 75}
+
+
+def make_run(tiny_data, root: Path, name: str, module=OURS, model="fastspeech2",
+             extra=(), **config) -> Run:
+    cfg = tiny.write_config(root / f"{name}.yaml", model=model, **config)
+    out = root / name
+    cmd = tiny.train_command(module, tiny_data, cfg, out, *extra,
+                             durations=model == "fastspeech2")
+    return Run(cmd, out)
+
+
+@pytest.fixture(scope="module")
+def runs(tiny_data, tmp_path_factory):
+    root = tmp_path_factory.mktemp("runs")
+    r = {
+        "stock": make_run(tiny_data, root, "stock", module=STOCK, max_epoch=2),
+        "ours_plain": make_run(tiny_data, root, "ours_plain", max_epoch=2),
+        "ours_dense": make_run(tiny_data, root, "ours_dense", max_epoch=2,
+                               sniper_conf={"schedule": {0: 0}}),
+        "sniper": make_run(tiny_data, root, "sniper", sniper_conf=SNIPER_CONF,
+                           extra=("--use_tensorboard", "true")),
+        "tacotron2": make_run(tiny_data, root, "tacotron2", model="tacotron2", max_epoch=2,
+                              sniper_conf={"schedule": {0: 40, 1: 0},
+                                           "max_param_sparsity": 75}),
+        "bad_schedule": make_run(tiny_data, root, "bad_schedule",
+                                 sniper_conf={"schedule": {5: 40}}),
+        "nothing_prunable": make_run(tiny_data, root, "nothing_prunable",
+                                     sniper_conf={"schedule": {0: 40},
+                                                  "exclude_params": ["."]}),
+    }
+    run_all(list(r.values()))
+    r["root"] = root
+    return r
+
+
+def load(path: Path):
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def assert_ok(run):
+    assert run.proc.returncode == 0, run.text()[-3000:]
+
+
+def test_without_sniper_conf_or_dense_schedule_training_is_stock_to_the_bit(runs):
+    for name in ("stock", "ours_plain", "ours_dense"):
+        assert_ok(runs[name])
+    stock = load(runs["stock"].output_dir / "2epoch.pth")
+    for name in ("ours_plain", "ours_dense"):
+        ours = load(runs[name].output_dir / "2epoch.pth")
+        assert ours.keys() == stock.keys()
+        for k in stock:
+            assert torch.equal(ours[k], stock[k]), f"{name}: {k} differs"
+    assert not (runs["ours_dense"].output_dir / "sniper").exists()  # nothing was scored
+
+
+def sniper_masks(output_dir: Path, sparsity: float):
+    state = SniperState.load(output_dir / "sniper" / "state.pth")
+    return state, ScoreRanking(state.scores).masks(sparsity, max_param_sparsity=75)
+
+
+def test_sniper_run_follows_the_schedule_with_nested_masks(runs):
+    run = runs["sniper"]
+    assert_ok(run)
+    out = run.output_dir
+    state, masks40 = sniper_masks(out, 40)
+    _, masks20 = sniper_masks(out, 20)
+    epoch1, epoch2, epoch3 = (load(out / f"{e}epoch.pth") for e in (1, 2, 3))
+    assert set(masks40) == set(state.init_values)
+    assert not any("norm" in n or "embed" in n for n in masks40)  # exclusions untouched
+    for name in masks40:
+        assert bool((~masks20[name] & masks40[name]).sum() == 0)  # nested
+        assert torch.count_nonzero(epoch1[name][~masks40[name]]) == 0
+        assert torch.count_nonzero(epoch2[name][~masks20[name]]) == 0
+    # dense at the end: nearly every weight is non-zero again
+    total = sum(epoch3[n].numel() for n in masks40)
+    zeros = sum(int((epoch3[n] == 0).sum()) for n in masks40)
+    assert zeros / total < 0.01
+
+
+def test_sparsity_and_lr_factor_reach_log_images_and_tensorboard(runs):
+    run = runs["sniper"]
+    text = run.text()
+    assert "1epoch results: [train] sniper_sparsity=40.000" in text
+    assert "3epoch results: [train] sniper_sparsity=0.000e+00" in text
+    for key in ("sniper_sparsity", "sniper_sparsity_real", "sniper_lr_factor"):
+        assert (run.output_dir / "images" / f"{key}.png").stat().st_size > 0
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(run.output_dir / "tensorboard" / "train"))
+    acc.Reload()
+    real = [e.value for e in acc.Scalars("sniper_sparsity_real")]
+    assert len(real) == 3 and 0 < real[1] < real[0] <= 40 and real[2] == 0
+
+
+def test_sparsity_report_counts_the_real_sparsity(runs, tmp_path, capsys):
+    out = runs["sniper"].output_dir
+    _, masks40 = sniper_masks(out, 40)
+    sparsity_report.main([str(out / "1epoch.pth"), "--json", str(tmp_path / "r.json")])
+    report = json.loads((tmp_path / "r.json").read_text())
+    pruned = sum(int((~m).sum()) for m in masks40.values())
+    total = sum(m.numel() for m in masks40.values())
+    # pruned entries are zero; a few kept ones are too (zero-initialised biases that get
+    # no gradient, such as attention key biases)
+    assert pruned <= report["total"]["prunable"]["zeros"] <= pruned + 0.01 * total
+    assert report["total"]["prunable"]["numel"] == total
+    assert "total prunable" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="does not exist"):
+        sparsity_report.main([str(out / "missing.pth")])
+
+
+def test_saved_models_are_plain_and_load_in_stock_espnet(runs):
+    out = runs["sniper"].output_dir
+    stock_keys = load(runs["stock"].output_dir / "2epoch.pth").keys()
+    assert load(out / "3epoch.pth").keys() == stock_keys  # no mask or SNIPER keys
+    script = (
+        "import sys; sys.modules['espnet_sniper'] = None\n"  # as if not installed
+        "from espnet2.bin.tts_inference import Text2Speech\n"
+        f"t = Text2Speech(train_config='{out}/config.yaml', model_file='{out}/3epoch.pth')\n"
+        "r = t('the quick brown fox')\n"
+        "print('FRAMES', r['feat_gen'].shape[0], r['feat_gen'].shape[1])\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          cwd=REPO.parent)
+    assert done.returncode == 0, done.stderr[-3000:]
+    frames, dim = map(int, done.stdout.split("FRAMES")[1].split())
+    assert frames > 0 and dim == 20
+
+
+def test_tacotron2_trains_with_sniper(runs):
+    run = runs["tacotron2"]
+    assert_ok(run)
+    state = SniperState.load(run.output_dir / "sniper" / "state.pth")
+    masks = ScoreRanking(state.scores).masks(40, max_param_sparsity=75)
+    epoch1 = load(run.output_dir / "1epoch.pth")
+    assert any(n.startswith("tts.dec.") for n in masks)
+    for name, m in masks.items():
+        assert torch.count_nonzero(epoch1[name][~m]) == 0
+
+
+@pytest.mark.parametrize("name, key", [("bad_schedule", "sniper_conf.schedule"),
+                                       ("nothing_prunable", "sniper_conf.exclude_params")])
+def test_bad_sniper_conf_stops_before_any_work(runs, name, key):
+    run = runs[name]
+    assert run.proc.returncode != 0
+    assert key in run.text() and "Traceback" not in run.text()
+    assert not run.output_dir.exists()
+
+
+def wait_for(predicate, proc, timeout=300.0):
+    end = time.time() + timeout
+    while not predicate():
+        assert proc.poll() is None, "the training ended before the kill point"
+        assert time.time() < end, "kill point not reached"
+        time.sleep(0.02)
+
+
+def test_killed_training_resumes_bit_identically(runs, tiny_data):
+    root = runs["root"]
+    reference = load(runs["sniper"].output_dir / "3epoch.pth")
+    run = make_run(tiny_data, root, "killed", sniper_conf=SNIPER_CONF,
+                   extra=("--resume", "true"))
+    out = run.output_dir
+    kill_points = [
+        lambda: "SNIP scoring:" in run.text(),  # during scoring: no state yet
+        lambda: (out / "1epoch.pth").exists(),  # in epoch 2, after a sparsity change
+    ]
+    for point in kill_points:
+        run.start()
+        wait_for(point, run.proc)
+        run.proc.send_signal(signal.SIGKILL)
+        run.wait()
+    assert not list(out.glob("**/*.tmp"))  # no half-written file left behind
+    run.start()
+    assert run.wait() == 0, run.text()[-3000:]
+    resumed = load(out / "3epoch.pth")
+    for k in reference:
+        assert torch.equal(resumed[k], reference[k]), k
