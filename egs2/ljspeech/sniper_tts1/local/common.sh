@@ -1,0 +1,168 @@
+#!/usr/bin/env bash
+# Shell helpers of run.sh: option parsing, logging, and the ESPnet calls that several
+# stages share (statistics, training, parallel decoding). Sourced, not run.
+
+log() { echo "$(date '+%Y-%m-%dT%H:%M:%S') (${0##*/}) $*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+# The option block of run.sh: the lines between the two "# ----" markers.
+_option_lines() { sed -n '/^# ---- options/,/^# ------/p' "$1" | sed '1d;$d'; }
+
+# parse_options SCRIPT ARGS...: --name value for every option of the block; --help.
+parse_options() {
+    local script=$1; shift
+    local names
+    names=$(_option_lines "${script}" | sed -n 's/^\([a-z_0-9]*\)=.*/\1/p')
+    while [ $# -gt 0 ]; do
+        case $1 in
+            --help|-h)
+                sed -n '2,/^set -euo/p' "${script}" | sed '$d' | sed 's/^# \{0,1\}//'
+                echo "Options (default after '='):"
+                _option_lines "${script}" | sed -e 's/^\([a-z]\)/  --\1/' -e 's/^# /  # /'
+                exit 0 ;;
+            --*)
+                local name=${1#--}
+                name=${name//-/_}
+                grep -qx "${name}" <<< "${names}" || die "unknown option --${name} (see --help)"
+                [ $# -ge 2 ] || die "option --${name} needs a value"
+                printf -v "${name}" '%s' "$2"
+                shift 2 ;;
+            *) die "unexpected argument '$1' (options are --name value; see --help)" ;;
+        esac
+    done
+    case ${mini} in true|false) ;; *) die "--mini must be true or false, got ${mini}";; esac
+    [[ ${stage} =~ ^[0-9]+$ && ${stop_stage} =~ ^[0-9]+$ ]] || die "--stage/--stop_stage must be numbers"
+    [[ ${nj} =~ ^[1-9][0-9]*$ ]] || die "--nj must be a positive number, got ${nj}"
+}
+
+stage_on() { [ "${stage}" -le "$1" ] && [ "${stop_stage}" -ge "$1" ]; }
+
+# split_keys SCP OUT_PREFIX N: the keys of SCP in N files OUT_PREFIX.{1..N}.
+split_keys() {
+    local scp=$1 prefix=$2 n=$3
+    awk -v n="${n}" -v p="${prefix}" '{ print $1 " " $1 > (p "." ((NR - 1) % n + 1)) }' "${scp}"
+}
+
+# _data_args SET PREFIX WITH_DURATIONS: ESPnet's --{train,valid}_data_path_and_name_and_type.
+_data_args() {
+    local dset=$1 prefix=$2 durations=$3
+    echo "--${prefix}_data_path_and_name_and_type data/${dset}/text,text,text"
+    if [ "${feats_type}" = fbank ]; then
+        echo "--${prefix}_data_path_and_name_and_type dump/fbank/${dset}/feats.scp,speech,kaldi_ark"
+    else
+        echo "--${prefix}_data_path_and_name_and_type data/${dset}/wav.scp,speech,sound"
+    fi
+    if [ "${durations}" = true ]; then
+        echo "--${prefix}_data_path_and_name_and_type data/${dset}/durations,durations,text_int"
+    fi
+}
+
+_speech_args() {
+    if [ "${feats_type}" = fbank ]; then
+        echo "--feats_extract null --odim ${n_mels}"
+    else
+        printf '%s\n' "${fbank_args[@]}"
+    fi
+}
+
+# collect_stats MODULE CONFIG OUT_DIR FASTSPEECH2: ESPnet's --collect_stats over nj jobs,
+# aggregated into OUT_DIR/{train,valid}, with the shape files the training reads.
+collect_stats() {
+    local module=$1 config=$2 out=$3 fastspeech2=$4
+    local logdir=${out}/logdir
+    rm -rf "${logdir}" && mkdir -p "${logdir}"
+    split_keys data/train/wav.scp "${logdir}/train" "${nj}"
+    split_keys data/dev/wav.scp "${logdir}/dev" "${nj}"
+    local extra=() pids=() n
+    if [ "${fastspeech2}" = true ]; then extra=("${prosody_args[@]}"); fi
+    for n in $(seq "${nj}"); do
+        [ -s "${logdir}/train.${n}" ] && [ -s "${logdir}/dev.${n}" ] || continue
+        # shellcheck disable=SC2046
+        python -m "${module}" --collect_stats true --write_collected_feats false \
+            --use_preprocessor true --config "${config}" --output_dir "${logdir}/stats.${n}" \
+            --ngpu 0 --normalize none --pitch_normalize none --energy_normalize none \
+            "${text_args[@]}" $(_speech_args) "${extra[@]}" \
+            $(_data_args train train "${fastspeech2}") $(_data_args dev valid "${fastspeech2}") \
+            --train_shape_file "${logdir}/train.${n}" --valid_shape_file "${logdir}/dev.${n}" \
+            > "${logdir}/stats.${n}.log" 2>&1 &
+        pids+=($!)
+    done
+    for n in "${pids[@]}"; do wait "${n}" || die "statistics failed: see ${logdir}/stats.*.log"; done
+    python -m espnet2.bin.aggregate_stats_dirs $(for d in "${logdir}"/stats.*/; do echo --input_dir "${d}"; done) \
+        --output_dir "${out}"
+    local vocab
+    vocab=$(wc -l < "${token_list}")
+    for split in train valid; do
+        awk -v N="${vocab}" '{ print $0 "," N }' "${out}/${split}/text_shape" \
+            > "${out}/${split}/text_shape.${token_type}"
+    done
+}
+
+# run_training MODULE CONFIG OUT_DIR STATS_DIR FASTSPEECH2: resumable; logs to OUT_DIR/train.log.
+run_training() {
+    local module=$1 config=$2 out=$3 stats=$4 fastspeech2=$5
+    local extra=()
+    if [ "${fastspeech2}" = true ]; then
+        extra=("${prosody_args[@]}"
+            --pitch_normalize_conf "stats_file=${stats}/train/pitch_stats.npz"
+            --energy_normalize_conf "stats_file=${stats}/train/energy_stats.npz")
+    fi
+    if [ "${ngpu}" -gt 1 ]; then extra+=(--multiprocessing_distributed true); fi
+    mkdir -p "${out}"
+    log "training log: ${out}/train.log"
+    # shellcheck disable=SC2046
+    python -m "${module}" --config "${config}" --output_dir "${out}" --ngpu "${ngpu}" \
+        --resume true --use_preprocessor true "${text_args[@]}" $(_speech_args) \
+        --normalize global_mvn --normalize_conf "stats_file=${stats}/train/feats_stats.npz" \
+        "${extra[@]}" $(_data_args train train "${fastspeech2}") $(_data_args dev valid "${fastspeech2}") \
+        --train_shape_file "${stats}/train/text_shape.${token_type}" \
+        --train_shape_file "${stats}/train/speech_shape" \
+        --valid_shape_file "${stats}/valid/text_shape.${token_type}" \
+        --valid_shape_file "${stats}/valid/speech_shape" \
+        >> "${out}/train.log" 2>&1 || die "training failed: see ${out}/train.log"
+}
+
+# decode_sets MODULE DATA_DIR OUT_DIR ARGS...: tts_inference over nj jobs, merged into
+# OUT_DIR/{wav,durations,focus_rates}. Teacher forcing (in ARGS) also reads the speech.
+decode_sets() {
+    local module=$1 data=$2 out=$3; shift 3
+    local logdir=${out}/logdir pids=() n speech=()
+    if [[ " $* " == *" --use_teacher_forcing true "* ]]; then
+        speech=(--data_path_and_name_and_type "${data}/wav.scp,speech,sound")
+    fi
+    rm -rf "${out}" && mkdir -p "${logdir}"
+    split_keys "${data}/text" "${logdir}/keys" "${nj}"
+    for n in $(seq "${nj}"); do
+        [ -s "${logdir}/keys.${n}" ] || continue
+        python -m "${module}" --ngpu "$([ "${ngpu}" -gt 0 ] && echo 1 || echo 0)" \
+            --data_path_and_name_and_type "${data}/text,text,text" "${speech[@]}" \
+            --key_file "${logdir}/keys.${n}" --output_dir "${logdir}/output.${n}" "$@" \
+            > "${logdir}/decode.${n}.log" 2>&1 &
+        pids+=($!)
+    done
+    for n in "${pids[@]}"; do wait "${n}" || die "decoding failed: see ${logdir}/decode.*.log"; done
+    for part in durations/durations focus_rates/focus_rates; do
+        if compgen -G "${logdir}/output.*/${part}" > /dev/null; then
+            mkdir -p "$(dirname "${out}/${part}")"
+            sort "${logdir}"/output.*/"${part}" > "${out}/${part}"
+        fi
+    done
+    if compgen -G "${logdir}/output.*/wav/*.wav" > /dev/null; then
+        mkdir -p "${out}/wav"
+        mv "${logdir}"/output.*/wav/*.wav "${out}/wav/"
+    fi
+}
+
+# teacher_file model|config: the teacher's model file or training config.
+teacher_file() {
+    if [ -f "${teacher_dir}/pretrained.env" ]; then
+        # written by local/fetch_pretrained.py
+        local pretrained_model_file pretrained_train_config
+        . "${teacher_dir}/pretrained.env"
+        if [ "$1" = model ]; then echo "${pretrained_model_file}"; else echo "${pretrained_train_config}"; fi
+    elif [ "$1" = model ]; then
+        echo "${teacher_dir}/teacher.pth"
+    else
+        echo "${teacher_dir}/config.yaml"
+    fi
+}

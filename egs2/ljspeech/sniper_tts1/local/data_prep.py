@@ -1,0 +1,79 @@
+#!/usr/bin/env python3
+"""LJSpeech layout -> Kaldi-style data directories with LJSpeech's usual split.
+
+``<db_root>/metadata.csv`` (``id|transcription|normalized transcription``) and
+``<db_root>/wavs/<id>.wav`` become ``<data>/{train,dev,eval}/{wav.scp,text,utt2spk,spk2utt}``.
+As in ESPnet's LJSpeech recipe the normalized transcription is used and the last
+utterances are held out: 250 for dev and 250 for eval out of LJSpeech's 13,100, the same
+shares of a smaller corpus (at least one each).
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+from kaldi_dir import write_data_dir
+
+LJSPEECH_UTTS, LJSPEECH_HELD_OUT = 13100, 250
+
+
+def held_out_size(n: int) -> int:
+    return max(1, round(n * LJSPEECH_HELD_OUT / LJSPEECH_UTTS))
+
+
+def read_metadata(db_root: Path):
+    metadata = db_root / "metadata.csv"
+    if not metadata.is_file():
+        sys.exit(f"error: {metadata} not found: --db_root must hold LJSpeech's layout "
+                 f"(metadata.csv and wavs/)")
+    entries = []
+    seen = {}
+    raw = metadata.read_bytes()
+    for lineno, line in enumerate(raw.split(b"\n"), 1):
+        if not line.strip():
+            continue
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError:
+            sys.exit(f"error: {metadata}:{lineno}: not UTF-8; fix or remove that line")
+        fields = text.rstrip("\r").split("|")
+        if len(fields) != 3:
+            sys.exit(f"error: {metadata}:{lineno}: expected 'id|text|normalized text', "
+                     f"got {len(fields)} fields")
+        uid, _, normalized = fields
+        if uid in seen:
+            sys.exit(f"error: {metadata}:{lineno}: duplicate id {uid} (first on line "
+                     f"{seen[uid]}); remove one of them")
+        if not uid or any(c.isspace() for c in uid):
+            sys.exit(f"error: {metadata}:{lineno}: id {uid!r} is empty or has white space")
+        seen[uid] = lineno
+        entries.append((uid, " ".join(normalized.split())))
+    if len(entries) < 3:
+        sys.exit(f"error: {metadata} has {len(entries)} utterances; train, dev and eval "
+                 f"need at least 3")
+    return entries
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--db_root", type=Path, required=True)
+    parser.add_argument("--data_dir", type=Path, default=Path("data"))
+    args = parser.parse_args(argv)
+
+    entries = read_metadata(args.db_root)
+    wav_dir = args.db_root.resolve() / "wavs"
+    n_held = held_out_size(len(entries))
+    splits = {
+        "train": entries[: len(entries) - 2 * n_held],
+        "dev": entries[len(entries) - 2 * n_held: len(entries) - n_held],
+        "eval": entries[len(entries) - n_held:],
+    }
+    for name, part in splits.items():
+        write_data_dir(args.data_dir / name, {u: str(wav_dir / f"{u}.wav") for u, _ in part},
+                       dict(part), speaker="LJ")
+    print(f"data: train {len(splits['train'])}, dev {n_held}, eval {n_held} utterances",
+          file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,210 @@
+#!/usr/bin/env bash
+# SNIPER training of FastSpeech2 on LJSpeech (or any corpus in LJSpeech's layout), from
+# the corpus to an ESPnet model-zoo package.
+#
+#   ./run.sh                                   # everything, on LJSpeech (downloaded if missing)
+#   ./run.sh --mini true                       # everything, on the bundled mini corpus, CPU
+#   ./run.sh --stage 6 --stop_stage 6 --train_config conf/train_fastspeech2.yaml
+#   ./run.sh --help                            # every option with its default
+#
+# Stages:
+#   1 data         download LJSpeech (or generate the mini corpus) -> data/{train,dev,eval}
+#   2 validation   check every wav and transcript; phoneme token list
+#   3 teacher      train the Tacotron2 teacher (or fetch --teacher_model_tag)
+#   4 alignment    teacher-forced decoding -> FastSpeech2 durations, checked and scored
+#   5 statistics   feature, pitch and energy statistics (fbank dumps with --feats_type fbank)
+#   6 training     FastSpeech2 with SNIPER (--train_config)
+#   7 synthesis    the eval set, Griffin-Lim or --vocoder_tag
+#   8 scoring      mel-cepstral distortion and log-F0 error -> exp/<tag>/RESULTS.md
+#   9 packing      model-zoo zip, checked by unpacking and synthesizing in stock ESPnet
+set -euo pipefail
+
+# ---- options (each can be given as --name value) --------------------------------------
+# general
+stage=1                  # first stage to run
+stop_stage=9             # last stage to run
+ngpu=0                   # GPUs for training and decoding (>1: ESPnet's DDP on this node)
+nj=2                     # parallel jobs for statistics and decoding
+mini=false               # true: the generated mini corpus and conf/mini/ configs (CPU)
+mini_num_utts=400        # utterances of the mini corpus
+# data
+db_root=                 # corpus in LJSpeech's layout (default: downloads/LJSpeech-1.1)
+fs=22050                 # sample rate of the corpus
+skip_bad_utts=false      # true: drop the utterances that fail validation instead of stopping
+max_text_chars=1000      # longest transcript accepted
+# text
+token_type=phn           # phonemes
+g2p=espeak_ng_english_us_vits   # or g2p_en_no_space (the paper's; needs nltk data)
+cleaner=tacotron         # ESPnet's text cleaner
+# features
+feats_type=raw           # raw: features on the fly (the paper's); fbank: dumped with kaldiio
+n_fft=1024
+n_shift=256
+win_length=null
+fmin=80
+fmax=7600
+n_mels=80
+f0min=80
+f0max=400
+# teacher
+teacher_config=conf/train_tacotron2_teacher.yaml
+teacher_model_tag=       # a model-zoo Tacotron2 instead of training one (needs network)
+teacher_decode_config=conf/decode_teacher.yaml
+min_focus_rate=0.5       # utterances whose attention focus is below this are reported
+# training
+train_config=conf/train_sniper.yaml
+tag=                     # experiment name (default: from the config's file name)
+# synthesis, scoring, packing
+decode_config=conf/decode.yaml
+inference_model=valid.loss.ave.pth
+vocoder_tag=             # a model-zoo vocoder (needs network); default Griffin-Lim
+hf_repo=                 # upload the package to this Hugging Face repo (needs network)
+# ---------------------------------------------------------------------------------------
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+cd "${here}"
+. ./path.sh
+. ./local/common.sh
+parse_options "$0" "$@"
+
+if [ "${mini}" = true ]; then
+    : "${db_root:=downloads/LJSpeech-mini}"
+    # the paper-size defaults become their conf/mini/ twins
+    for var in teacher_config train_config; do
+        value=${!var}
+        if [[ ${value} == conf/* && -f conf/mini/${value#conf/} ]]; then
+            printf -v "${var}" '%s' "conf/mini/${value#conf/}"
+        fi
+    done
+fi
+: "${db_root:=downloads/LJSpeech-1.1}"
+[ -n "${tag}" ] || tag=tts_$(basename "${train_config}" .yaml)$([ "${mini}" = true ] && echo _mini || true)
+[ -f "${train_config}" ] || die "--train_config ${train_config} does not exist"
+[ -f "${teacher_config}" ] || die "--teacher_config ${teacher_config} does not exist"
+case ${feats_type} in raw|fbank) ;; *) die "--feats_type must be raw or fbank, got ${feats_type}";; esac
+
+token_list=data/token_list/${g2p}/tokens.txt
+teacher_dir=exp/teacher_$(basename "${teacher_config}" .yaml)
+fs2_stats_dir=exp/fastspeech2_stats_${feats_type}
+expdir=exp/${tag}
+fbank_args=(--feats_extract fbank --feats_extract_conf "fs=${fs}" --feats_extract_conf "n_fft=${n_fft}"
+    --feats_extract_conf "hop_length=${n_shift}" --feats_extract_conf "win_length=${win_length}"
+    --feats_extract_conf "fmin=${fmin}" --feats_extract_conf "fmax=${fmax}"
+    --feats_extract_conf "n_mels=${n_mels}")
+text_args=(--token_type "${token_type}" --token_list "${token_list}" --cleaner "${cleaner}"
+    --g2p "${g2p}" --non_linguistic_symbols none)
+prosody_args=(--pitch_extract_conf "fs=${fs}" --pitch_extract_conf "n_fft=${n_fft}"
+    --pitch_extract_conf "hop_length=${n_shift}" --pitch_extract_conf "f0max=${f0max}"
+    --pitch_extract_conf "f0min=${f0min}" --energy_extract_conf "fs=${fs}"
+    --energy_extract_conf "n_fft=${n_fft}" --energy_extract_conf "hop_length=${n_shift}"
+    --energy_extract_conf "win_length=${win_length}")
+
+if stage_on 1; then
+    log "stage 1: data: ${db_root} -> data/{train,dev,eval}"
+    if [ "${mini}" = true ]; then
+        python local/make_mini_corpus.py --out_dir "${db_root}" --num_utts "${mini_num_utts}"
+    elif [ ! -f "${db_root}/metadata.csv" ]; then
+        local/download_ljspeech.sh "$(dirname "${db_root}")"
+    fi
+    python local/data_prep.py --db_root "${db_root}" --data_dir data
+fi
+
+if stage_on 2; then
+    log "stage 2: validation and text: wavs, transcripts, ${g2p} token list"
+    python local/validate_data.py data/train data/dev data/eval --fs "${fs}" \
+        --skip_bad_utts "${skip_bad_utts}" --max_text_chars "${max_text_chars}"
+    mkdir -p "$(dirname "${token_list}")"
+    python -m espnet2.bin.tokenize_text --token_type "${token_type}" -f 2- \
+        --input data/train/text --output "${token_list}.tmp" \
+        --non_linguistic_symbols none --cleaner "${cleaner}" --g2p "${g2p}" \
+        --write_vocabulary true --add_symbol "<blank>:0" --add_symbol "<unk>:1" \
+        --add_symbol "<sos/eos>:-1"
+    mv "${token_list}.tmp" "${token_list}"
+    log "token list: $(wc -l < "${token_list}") tokens in ${token_list}"
+fi
+
+if stage_on 3; then
+    if [ -n "${teacher_model_tag}" ]; then
+        log "stage 3: teacher: ${teacher_model_tag} from the ESPnet model zoo"
+        python local/fetch_pretrained.py --tag "${teacher_model_tag}" --out_dir "${teacher_dir}"
+    else
+        log "stage 3: teacher: statistics, then Tacotron2 training -> ${teacher_dir}"
+        collect_stats espnet2.bin.tts_train "${teacher_config}" "${teacher_dir}/stats" false
+        run_training espnet2.bin.tts_train "${teacher_config}" "${teacher_dir}" \
+            "${teacher_dir}/stats" false
+        ln -sfn "$(basename "$(readlink -f "${teacher_dir}/valid.loss.best.pth")")" \
+            "${teacher_dir}/teacher.pth"
+    fi
+fi
+
+if stage_on 4; then
+    log "stage 4: alignment: teacher-forced decoding -> data/*/durations"
+    teacher_model=$(teacher_file model) teacher_train_config=$(teacher_file config)
+    for dset in train dev eval; do
+        decode_sets espnet2.bin.tts_inference "data/${dset}" "${teacher_dir}/align_${dset}" \
+            --model_file "${teacher_model}" --train_config "${teacher_train_config}" \
+            --config "${teacher_decode_config}" --use_teacher_forcing true
+    done
+    python local/check_durations.py --data_dirs data/train data/dev data/eval \
+        --align_dirs "${teacher_dir}"/align_{train,dev,eval} --n_shift "${n_shift}" \
+        --min_focus_rate "${min_focus_rate}" --db_root "${db_root}" \
+        --report "${teacher_dir}/alignment_quality.json"
+fi
+
+if stage_on 5; then
+    log "stage 5: statistics: features, pitch and energy (${feats_type}) -> ${fs2_stats_dir}"
+    if [ "${feats_type}" = fbank ]; then
+        for dset in train dev eval; do
+            python local/dump_fbank.py --data_dir "data/${dset}" --out_dir "dump/fbank/${dset}" \
+                --fs "${fs}" --n_fft "${n_fft}" --n_shift "${n_shift}" \
+                --win_length "${win_length}" --fmin "${fmin}" --fmax "${fmax}" --n_mels "${n_mels}"
+        done
+    fi
+    collect_stats espnet_sniper.bin.tts_train "${train_config}" "${fs2_stats_dir}" true
+fi
+
+if stage_on 6; then
+    log "stage 6: training: ${train_config} -> ${expdir}"
+    [ -f "${fs2_stats_dir}/train/feats_stats.npz" ] || die "run stage 5 first"
+    run_training espnet_sniper.bin.tts_train "${train_config}" "${expdir}" "${fs2_stats_dir}" true
+fi
+
+if stage_on 7; then
+    log "stage 7: synthesis: data/eval with ${expdir}/${inference_model}"
+    vocoder_args=()
+    if [ -n "${vocoder_tag}" ]; then
+        vocoder_args=(--vocoder_tag "${vocoder_tag}")
+    fi
+    decode_sets espnet2.bin.tts_inference data/eval "${expdir}/decode_eval" \
+        --model_file "${expdir}/${inference_model}" --train_config "${expdir}/config.yaml" \
+        --config "${decode_config}" "${vocoder_args[@]}"
+fi
+
+if stage_on 8; then
+    log "stage 8: scoring: MCD and log-F0 RMSE of ${expdir}/decode_eval"
+    python local/score.py --ref_wav_scp data/eval/wav.scp --gen_wav_dir "${expdir}/decode_eval/wav" \
+        --fs "${fs}" --f0min "${f0min}" --f0max "${f0max}" --train_config "${expdir}/config.yaml" \
+        --out_dir "${expdir}"
+fi
+
+if stage_on 9; then
+    log "stage 9: packing: ${expdir}/packed/${tag}.zip"
+    python local/make_model_card.py --exp_dir "${expdir}" --tag "${tag}" \
+        --train_config "${expdir}/config.yaml" --inference_model "${inference_model}" \
+        --out "${expdir}/README.md"
+    mkdir -p "${expdir}/packed"
+    python -m espnet2.bin.pack tts --train_config "${expdir}/config.yaml" \
+        --model_file "${expdir}/${inference_model}" --option "${expdir}/README.md" \
+        --option "${expdir}/RESULTS.md" --option "${expdir}/results.json" \
+        --option "${fs2_stats_dir}/train/feats_stats.npz" \
+        --option "${fs2_stats_dir}/train/pitch_stats.npz" \
+        --option "${fs2_stats_dir}/train/energy_stats.npz" \
+        --outpath "${expdir}/packed/${tag}.zip.tmp"
+    mv "${expdir}/packed/${tag}.zip.tmp" "${expdir}/packed/${tag}.zip"
+    python local/check_package.py --zip "${expdir}/packed/${tag}.zip"
+    if [ -n "${hf_repo}" ]; then
+        python local/upload_hf.py --zip "${expdir}/packed/${tag}.zip" --repo "${hf_repo}"
+    fi
+fi
+
+log "done: stages ${stage}-${stop_stage}"
