@@ -24,6 +24,8 @@ set -euo pipefail
 stage=1                  # first stage to run
 stop_stage=9             # last stage to run
 ngpu=0                   # GPUs for training and decoding (>1: ESPnet's DDP on this node)
+num_nodes=1              # >1: stage 6 goes through espnet2.bin.launch and --launch_cmd
+launch_cmd=local/slurm.pl   # multi-node submission (SNIPER_SLURM_DRY_RUN=true: only print)
 nj=2                     # parallel jobs for statistics and decoding
 mini=false               # true: the generated mini corpus and conf/mini/ configs (CPU)
 mini_num_utts=400        # utterances of the mini corpus

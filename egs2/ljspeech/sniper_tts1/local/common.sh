@@ -107,12 +107,19 @@ run_training() {
             --pitch_normalize_conf "stats_file=${stats}/train/pitch_stats.npz"
             --energy_normalize_conf "stats_file=${stats}/train/energy_stats.npz")
     fi
-    if [ "${ngpu}" -gt 1 ]; then extra+=(--multiprocessing_distributed true); fi
+    local launcher=()
+    if [ "${num_nodes}" -gt 1 ]; then
+        # ESPnet's launcher adds --ngpu, --multiprocessing_distributed and the init method
+        launcher=(python -m espnet2.bin.launch --cmd "${launch_cmd}" --log "${out}/train.log"
+            --ngpu "${ngpu}" --num_nodes "${num_nodes}" --)
+    elif [ "${ngpu}" -gt 1 ]; then
+        extra+=(--multiprocessing_distributed true)
+    fi
     mkdir -p "${out}"
     log "training log: ${out}/train.log"
     # shellcheck disable=SC2046
-    python -m "${module}" --config "${config}" --output_dir "${out}" --ngpu "${ngpu}" \
-        --resume true --use_preprocessor true "${text_args[@]}" $(_speech_args) \
+    "${launcher[@]}" python -m "${module}" --config "${config}" --output_dir "${out}" \
+        --ngpu "${ngpu}" --resume true --use_preprocessor true "${text_args[@]}" $(_speech_args) \
         --normalize global_mvn --normalize_conf "stats_file=${stats}/train/feats_stats.npz" \
         "${extra[@]}" $(_data_args train train "${fastspeech2}") $(_data_args dev valid "${fastspeech2}") \
         --train_shape_file "${stats}/train/text_shape.${token_type}" \

@@ -1,0 +1,108 @@
+#!/usr/bin/env python3
+"""Write the model card (README.md) of a packed SNIPER model: what it is, how it was
+trained (the SNIPER schedule with the real sparsity of each phase), its measured results
+and how to use it with stock ESPnet."""
+
+import argparse
+import json
+import sys
+from datetime import date
+from pathlib import Path
+
+import torch
+import yaml
+
+import espnet
+import espnet_sniper
+from espnet_sniper.config import parse_sniper_conf
+from espnet_sniper.masks import ScoreRanking, real_sparsity
+from espnet_sniper.state import STATE_FILE, SniperState
+
+
+def sniper_section(exp_dir: Path, conf: dict) -> list:
+    config = parse_sniper_conf(conf.get("sniper_conf"))
+    if config is None or not config.ever_sparse:
+        return ["Trained dense (no SNIPER schedule): a baseline.", ""]
+    lines = [
+        "Trained with SNIPER (SNIP-initialised pruning with an evolving rate, "
+        "Lam et al., arXiv 2211.07283): sparse at first, dense at the end.",
+        "",
+        f"- exclusions: {', '.join(config.exclude_params)}; per-tensor cap "
+        f"{config.max_param_sparsity:g} %; regrowth from "
+        f"{'initial values' if config.restore_init_values else 'zero'}; per-tensor LR "
+        f"scaling {'on' if config.scale_lr_by_param else 'off'} (max x{config.max_lr_scaling:g})",
+        "",
+        "| from epoch | nominal sparsity % | real sparsity % |",
+        "|---:|---:|---:|",
+    ]
+    state_path = exp_dir / "sniper" / STATE_FILE
+    ranking = ScoreRanking(SniperState.load(state_path).scores, config.tie_break_seed) \
+        if state_path.is_file() else None
+    for completed, sparsity in sorted(config.schedule.points.items()):
+        real = (real_sparsity(ranking.masks(sparsity, config.max_param_sparsity))
+                if ranking is not None and sparsity else 0.0)
+        lines.append(f"| {completed + 1} | {sparsity:g} | {real:.2f} |")
+    return lines + [""]
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--exp_dir", type=Path, required=True)
+    parser.add_argument("--tag", required=True)
+    parser.add_argument("--train_config", type=Path, required=True)
+    parser.add_argument("--inference_model", required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args(argv)
+
+    conf = yaml.safe_load(args.train_config.read_text())
+    results_file = args.exp_dir / "results.json"
+    if not results_file.is_file():
+        sys.exit(f"error: {results_file} is missing: run stage 8 (scoring) first")
+    summary = json.loads(results_file.read_text())["summary"]
+    model = torch.load(args.exp_dir / args.inference_model, map_location="cpu", weights_only=True)
+    n_params = sum(t.numel() for k, t in model.items() if k.startswith("tts.") and t.is_floating_point())
+    lines = [
+        f"# {args.tag}: {conf['tts']} trained with espnet-sniper",
+        "",
+        f"An ESPnet text-to-speech model ({conf['tts']}, {n_params / 1e6:.2f} M parameters, "
+        f"{conf.get('g2p')} phonemes, {conf['feats_extract_conf'].get('fs')} Hz), trained by "
+        f"the espnet-sniper recipe egs2/ljspeech/sniper_tts1 on "
+        f"{date.today().isoformat()}. It is a plain ESPnet model: stock ESPnet loads it.",
+        "",
+        "## Training",
+        "",
+        *sniper_section(args.exp_dir, conf),
+        f"ESPnet {espnet.__version__}, espnet_sniper {espnet_sniper.__version__}, "
+        f"{conf.get('max_epoch')} epochs, model file {args.inference_model}.",
+        "",
+        "## Results (eval set, Griffin-Lim unless a vocoder was given)",
+        "",
+        "| utterances | MCD (dB) | log-F0 RMSE (cents) |",
+        "|---:|---:|---:|",
+        f"| {summary['utterances']} | {summary['mcd_db_mean']:.2f} ± {summary['mcd_db_stdev']:.2f} "
+        f"| {summary['log_f0_rmse_cents_mean']:.1f} |",
+        "",
+        "## Use",
+        "",
+        "```python",
+        "from espnet_model_zoo.downloader import ModelDownloader",
+        "from espnet2.bin.tts_inference import Text2Speech",
+        f"files = ModelDownloader().download_and_unpack('{args.tag}.zip')",
+        "tts = Text2Speech(**files)",
+        "wav = tts('Hello world.')['wav']",
+        "```",
+        "",
+        "## Citation",
+        "",
+        "Lam, Perera, Lim, Wang, Chng: SNIPER Training: Single-Shot Sparse Training for "
+        "Text-to-Speech, arXiv 2211.07283. Watanabe et al., ESPnet, Interspeech 2018; "
+        "Hayashi et al., ESPnet-TTS, ICASSP 2020.",
+        "",
+    ]
+    tmp = args.out.with_name(f".{args.out.name}.tmp")
+    tmp.write_text("\n".join(lines))
+    tmp.replace(args.out)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,136 @@
+"""The recipe's data stages on good and bad corpora: each problem gets a clear stop that
+names the utterance, file or line, and leaves existing outputs untouched."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+
+RECIPE = Path(__file__).resolve().parents[1] / "egs2" / "ljspeech" / "sniper_tts1"
+LOCAL = RECIPE / "local"
+
+
+def run(script, *args, cwd):
+    return subprocess.run([sys.executable, str(LOCAL / script), *map(str, args)],
+                          capture_output=True, text=True, cwd=cwd)
+
+
+@pytest.fixture(scope="module")
+def mini_corpus(tmp_path_factory):
+    root = tmp_path_factory.mktemp("corpus") / "LJSpeech-mini"
+    done = run("make_mini_corpus.py", "--out_dir", root, "--num_utts", 12, cwd=root.parent)
+    assert done.returncode == 0, done.stderr
+    return root
+
+
+def corpus_copy(mini_corpus, tmp_path):
+    root = tmp_path / "corpus"
+    shutil.copytree(mini_corpus, root)
+    return root
+
+
+def test_mini_corpus_is_ljspeech_shaped_and_deterministic(mini_corpus, tmp_path):
+    lines = (mini_corpus / "metadata.csv").read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 12 and all(len(line.split("|")) == 3 for line in lines)
+    uid = lines[0].split("|")[0]
+    info = soundfile.info(str(mini_corpus / "wavs" / f"{uid}.wav"))
+    assert (info.samplerate, info.channels, info.subtype) == (22050, 1, "PCM_16")
+    again = tmp_path / "again"
+    assert run("make_mini_corpus.py", "--out_dir", again, "--num_utts", 12, cwd=tmp_path).returncode == 0
+    assert (again / "metadata.csv").read_bytes() == (mini_corpus / "metadata.csv").read_bytes()
+    assert (again / "wavs" / f"{uid}.wav").read_bytes() == (mini_corpus / "wavs" / f"{uid}.wav").read_bytes()
+    # built once: a second call leaves it alone
+    stamp = (again / "metadata.csv").stat().st_mtime_ns
+    assert run("make_mini_corpus.py", "--out_dir", again, "--num_utts", 12, cwd=tmp_path).returncode == 0
+    assert (again / "metadata.csv").stat().st_mtime_ns == stamp
+
+
+def test_data_prep_splits_like_ljspeech(mini_corpus, tmp_path):
+    done = run("data_prep.py", "--db_root", mini_corpus, "--data_dir", tmp_path / "data", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    counts = {s: len((tmp_path / "data" / s / "wav.scp").read_text().splitlines())
+              for s in ("train", "dev", "eval")}
+    assert counts == {"train": 10, "dev": 1, "eval": 1}
+    for name in ("text", "utt2spk", "spk2utt"):
+        assert (tmp_path / "data" / "train" / name).is_file()
+    assert run("validate_data.py", *(tmp_path / "data" / s for s in ("train", "dev", "eval")),
+               cwd=tmp_path).returncode == 0
+
+
+def prepared(mini_corpus, tmp_path):
+    root = corpus_copy(mini_corpus, tmp_path)
+    assert run("data_prep.py", "--db_root", root, "--data_dir", tmp_path / "data", cwd=tmp_path).returncode == 0
+    train = tmp_path / "data" / "train"
+    first = train.joinpath("wav.scp").read_text().splitlines()[0].split(" ", 1)
+    return train, first[0], Path(first[1])
+
+
+@pytest.mark.parametrize("damage, needle", [
+    (lambda wav: wav.unlink(), "does not exist"),
+    (lambda wav: wav.write_bytes(b"not a wav at all"), "cannot be read"),
+    (lambda wav: soundfile.write(str(wav), np.zeros(1000), 16000, "PCM_16"), "16000 Hz, expected 22050"),
+    (lambda wav: soundfile.write(str(wav), np.zeros((1000, 2)), 22050, "PCM_16"), "2 channels"),
+    (lambda wav: soundfile.write(str(wav), np.zeros(1000), 22050, "FLOAT"), "expected 16-bit PCM"),
+    (lambda wav: soundfile.write(str(wav), np.zeros(0), 22050, "PCM_16"), "is empty"),
+])
+def test_bad_wavs_stop_the_run_naming_the_utterance(mini_corpus, tmp_path, damage, needle):
+    train, uid, wav = prepared(mini_corpus, tmp_path)
+    damage(wav)
+    before = train.joinpath("wav.scp").read_bytes()
+    done = run("validate_data.py", train, cwd=tmp_path)
+    assert done.returncode != 0
+    assert f"{uid}: " in done.stderr and needle in done.stderr and "Traceback" not in done.stderr
+    assert train.joinpath("wav.scp").read_bytes() == before  # untouched
+    # --skip_bad_utts true drops it and goes on
+    done = run("validate_data.py", train, "--skip_bad_utts", "true", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert uid not in train.joinpath("wav.scp").read_text()
+    assert train.joinpath("bad_utts").read_text().split() == [uid]
+
+
+def test_empty_and_overlong_transcripts(mini_corpus, tmp_path):
+    train, uid, _ = prepared(mini_corpus, tmp_path)
+    text = train.joinpath("text").read_text().splitlines()
+    text[0] = uid
+    train.joinpath("text").write_text("\n".join(text) + "\n")
+    done = run("validate_data.py", train, cwd=tmp_path)
+    assert done.returncode != 0 and f"{uid}: empty transcript" in done.stderr
+    done = run("validate_data.py", train, "--max_text_chars", 5, cwd=tmp_path)
+    assert "more than --max_text_chars 5" in done.stderr
+
+
+def test_non_utf8_transcript_names_the_line(mini_corpus, tmp_path):
+    train, _, _ = prepared(mini_corpus, tmp_path)
+    with open(train / "text", "ab") as f:
+        f.write(b"LJX-0001 caf\xe9\n")
+    done = run("validate_data.py", train, cwd=tmp_path)
+    n_lines = len(train.joinpath("text").read_bytes().splitlines())
+    assert done.returncode != 0 and f"text:{n_lines}: not UTF-8" in done.stderr
+
+
+@pytest.mark.parametrize("edit, needle", [
+    (lambda lines: lines + [lines[0]], "duplicate id"),
+    (lambda lines: lines[:1] + ["broken line without fields"], "expected 'id|text|normalized text'"),
+])
+def test_bad_metadata_stops_data_prep(mini_corpus, tmp_path, edit, needle):
+    root = corpus_copy(mini_corpus, tmp_path)
+    meta = root / "metadata.csv"
+    meta.write_text("\n".join(edit(meta.read_text().splitlines())) + "\n")
+    done = run("data_prep.py", "--db_root", root, "--data_dir", tmp_path / "data", cwd=tmp_path)
+    assert done.returncode != 0 and needle in done.stderr and "metadata.csv:" in done.stderr
+    assert not (tmp_path / "data").exists()
+
+
+def test_download_fails_clearly_offline(tmp_path):
+    # port 9 on the loopback refuses the connection at once: an offline machine
+    env = dict(os.environ, LJSPEECH_URL="http://127.0.0.1:9/LJSpeech-1.1.tar.bz2")
+    done = subprocess.run(["bash", str(LOCAL / "download_ljspeech.sh"), str(tmp_path)],
+                          capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode != 0
+    assert "--db_root" in done.stderr and "--mini true" in done.stderr
+    assert not list(tmp_path.glob("*.partial"))
