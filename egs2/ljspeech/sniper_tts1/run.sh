@@ -51,7 +51,6 @@ f0max=400
 # teacher
 teacher_config=conf/train_tacotron2_teacher.yaml
 teacher_model_tag=       # a model-zoo Tacotron2 instead of training one (needs network)
-teacher_decode_config=conf/decode_teacher.yaml
 min_focus_rate=0.5       # utterances whose attention focus is below this are reported
 # training
 train_config=conf/train_sniper.yaml
@@ -143,13 +142,12 @@ if stage_on 4; then
     log "stage 4: alignment: teacher-forced decoding -> data/*/durations"
     teacher_model=$(teacher_file model) teacher_train_config=$(teacher_file config)
     for dset in train dev eval; do
-        decode_sets espnet2.bin.tts_inference "data/${dset}" "${teacher_dir}/align_${dset}" \
-            --model_file "${teacher_model}" --train_config "${teacher_train_config}" \
-            --config "${teacher_decode_config}" --use_teacher_forcing true
+        align_set "data/${dset}" "${teacher_dir}/align_${dset}" "${teacher_model}" \
+            "${teacher_train_config}"
     done
     python local/check_durations.py --data_dirs data/train data/dev data/eval \
         --align_dirs "${teacher_dir}"/align_{train,dev,eval} --n_shift "${n_shift}" \
-        --min_focus_rate "${min_focus_rate}" --db_root "${db_root}" \
+        --min_focus_rate "${min_focus_rate}" \
         --report "${teacher_dir}/alignment_quality.json"
 fi
 
@@ -177,7 +175,7 @@ if stage_on 7; then
     if [ -n "${vocoder_tag}" ]; then
         vocoder_args=(--vocoder_tag "${vocoder_tag}")
     fi
-    decode_sets espnet2.bin.tts_inference data/eval "${expdir}/decode_eval" \
+    decode_sets data/eval "${expdir}/decode_eval" \
         --model_file "${expdir}/${inference_model}" --train_config "${expdir}/config.yaml" \
         --config "${decode_config}" "${vocoder_args[@]}"
 fi

@@ -129,35 +129,44 @@ run_training() {
         >> "${out}/train.log" 2>&1 || die "training failed: see ${out}/train.log"
 }
 
-# decode_sets MODULE DATA_DIR OUT_DIR ARGS...: tts_inference over nj jobs, merged into
-# OUT_DIR/{wav,durations,focus_rates}. Teacher forcing (in ARGS) also reads the speech.
-decode_sets() {
-    local module=$1 data=$2 out=$3; shift 3
-    local logdir=${out}/logdir pids=() n speech=()
-    if [[ " $* " == *" --use_teacher_forcing true "* ]]; then
-        speech=(--data_path_and_name_and_type "${data}/wav.scp,speech,sound")
-    fi
+# align_set DATA_DIR OUT_DIR MODEL CONFIG: teacher-forced durations over nj jobs, merged
+# into OUT_DIR/{durations,focus_rates}.
+align_set() {
+    local data=$1 out=$2 model=$3 config=$4
+    local logdir=${out}/logdir pids=() n
     rm -rf "${out}" && mkdir -p "${logdir}"
     split_keys "${data}/text" "${logdir}/keys" "${nj}"
     for n in $(seq "${nj}"); do
         [ -s "${logdir}/keys.${n}" ] || continue
-        python -m "${module}" --ngpu "$([ "${ngpu}" -gt 0 ] && echo 1 || echo 0)" \
-            --data_path_and_name_and_type "${data}/text,text,text" "${speech[@]}" \
+        OMP_NUM_THREADS=1 python local/teacher_align.py --train_config "${config}" \
+            --model_file "${model}" --data_dir "${data}" --key_file "${logdir}/keys.${n}" \
+            --output_dir "${logdir}/output.${n}" --ngpu "$([ "${ngpu}" -gt 0 ] && echo 1 || echo 0)" \
+            > "${logdir}/align.${n}.log" 2>&1 &
+        pids+=($!)
+    done
+    for n in "${pids[@]}"; do wait "${n}" || die "alignment failed: see ${logdir}/align.*.log"; done
+    sort "${logdir}"/output.*/durations > "${out}/durations"
+    sort "${logdir}"/output.*/focus_rates > "${out}/focus_rates"
+}
+
+# decode_sets DATA_DIR OUT_DIR ARGS...: espnet2.bin.tts_inference over nj jobs, the
+# waveforms merged into OUT_DIR/wav.
+decode_sets() {
+    local data=$1 out=$2; shift 2
+    local logdir=${out}/logdir pids=() n
+    rm -rf "${out}" && mkdir -p "${logdir}"
+    split_keys "${data}/text" "${logdir}/keys" "${nj}"
+    for n in $(seq "${nj}"); do
+        [ -s "${logdir}/keys.${n}" ] || continue
+        python -m espnet2.bin.tts_inference --ngpu "$([ "${ngpu}" -gt 0 ] && echo 1 || echo 0)" \
+            --data_path_and_name_and_type "${data}/text,text,text" \
             --key_file "${logdir}/keys.${n}" --output_dir "${logdir}/output.${n}" "$@" \
             > "${logdir}/decode.${n}.log" 2>&1 &
         pids+=($!)
     done
     for n in "${pids[@]}"; do wait "${n}" || die "decoding failed: see ${logdir}/decode.*.log"; done
-    for part in durations/durations focus_rates/focus_rates; do
-        if compgen -G "${logdir}/output.*/${part}" > /dev/null; then
-            mkdir -p "$(dirname "${out}/${part}")"
-            sort "${logdir}"/output.*/"${part}" > "${out}/${part}"
-        fi
-    done
-    if compgen -G "${logdir}/output.*/wav/*.wav" > /dev/null; then
-        mkdir -p "${out}/wav"
-        mv "${logdir}"/output.*/wav/*.wav "${out}/wav/"
-    fi
+    mkdir -p "${out}/wav"
+    mv "${logdir}"/output.*/wav/*.wav "${out}/wav/"
 }
 
 # teacher_file model|config: the teacher's model file or training config.

@@ -1,0 +1,70 @@
+#!/usr/bin/env python3
+"""Teacher-forced decoding of a data set with a Tacotron2 teacher -> token durations.
+
+Uses ESPnet's ``Text2Speech`` with ``use_teacher_forcing=True`` and its duration
+calculator, as ``espnet2.bin.tts_inference --use_teacher_forcing true`` does, but without
+the per-utterance attention plots and Griffin-Lim waveforms that make the latter slow.
+A teacher with reduction factor r attends once per r frames: its durations are multiplied
+by r and the frames its decoder dropped at the end (fewer than r) go to <sos/eos>, so that
+every utterance's durations sum to its number of feature frames.
+
+Writes ``<output_dir>/durations`` and ``<output_dir>/focus_rates`` (``id values`` lines).
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+import soundfile
+import torch
+
+from kaldi_dir import read_table, write_lines
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--train_config", type=Path, required=True)
+    parser.add_argument("--model_file", type=Path, required=True)
+    parser.add_argument("--data_dir", type=Path, required=True)
+    parser.add_argument("--key_file", type=Path, help="only these utterances")
+    parser.add_argument("--output_dir", type=Path, required=True)
+    parser.add_argument("--ngpu", type=int, default=0)
+    args = parser.parse_args(argv)
+    for f in (args.train_config, args.model_file):
+        if not f.is_file():
+            sys.exit(f"error: {f} does not exist: run stage 3 (teacher) first")
+
+    from espnet2.bin.tts_inference import Text2Speech
+
+    tts = Text2Speech(train_config=args.train_config, model_file=args.model_file,
+                      device="cuda" if args.ngpu > 0 else "cpu", use_teacher_forcing=True)
+    tts.vocoder = None  # only durations are wanted: no waveforms
+    r = getattr(tts.tts, "reduction_factor", 1)
+    hop = tts.model.feats_extract.get_parameters()["n_shift"]
+
+    wavs, texts = read_table(args.data_dir / "wav.scp"), read_table(args.data_dir / "text")
+    keys = list(read_table(args.key_file)) if args.key_file else sorted(wavs)
+    durations, focus_rates = [], []
+    for i, uid in enumerate(keys, 1):
+        speech, _ = soundfile.read(wavs[uid], dtype="float32")
+        with torch.no_grad():
+            out = tts(texts[uid], speech=torch.from_numpy(speech))
+        steps = out["duration"].long().cpu()
+        frames = len(speech) // hop + 1
+        durs = steps * r
+        extra = frames - int(durs.sum())
+        if not 0 <= extra < r:
+            sys.exit(f"error: {uid}: the teacher decoded {int(steps.sum())} steps of {r} frames "
+                     f"for {frames} feature frames; its config does not match the features")
+        durs[-1] += extra
+        durations.append(f"{uid} {' '.join(map(str, durs.tolist()))}")
+        focus_rates.append(f"{uid} {float(out['focus_rate']):.5f}")
+        if i % 100 == 0:
+            print(f"{args.data_dir}: {i}/{len(keys)} aligned", file=sys.stderr)
+    args.output_dir.mkdir(parents=True, exist_ok=True)
+    write_lines(args.output_dir / "durations", durations)
+    write_lines(args.output_dir / "focus_rates", focus_rates)
+
+
+if __name__ == "__main__":
+    main()
