@@ -76,12 +76,12 @@ def setup(conf=None, seed=0, lr=0.01):
     return model, opt, controller
 
 
-def train_epoch(model, opt, opts, data, scaler=None, epoch=1):
+def train_epoch(model, opt, opts, data, scaler=None, epoch=1, scheduler=None):
     reporter = Reporter()
     reporter.set_epoch(epoch)
     with reporter.observe("train") as sub:
         SniperTrainer.train_one_epoch(
-            model=model, iterator=data, optimizers=[opt], schedulers=[None], scaler=scaler,
+            model=model, iterator=data, optimizers=[opt], schedulers=[scheduler], scaler=scaler,
             reporter=sub, summary_writer=None, options=opts,
             distributed_option=DistributedOption(distributed=False),
         )
@@ -183,15 +183,30 @@ def test_gradient_noise_reaches_only_kept_entries_and_the_clip_norm():
     assert_pruned_are_zero(controller, opt)
 
 
-def test_lr_scaling_equals_a_per_tensor_learning_rate():
+def make_scheduler(kind, opt):
+    """ESPnet's per-step schedulers and a per-epoch one, as ESPnet builds them."""
+    from espnet2.schedulers.noam_lr import NoamLR
+    from espnet2.schedulers.warmup_lr import WarmupLR
+
+    if kind == "noamlr":
+        return NoamLR(opt, model_size=16, warmup_steps=3)
+    if kind == "warmuplr":
+        return WarmupLR(opt, warmup_steps=3)
+    return torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)  # per epoch
+
+
+@pytest.mark.parametrize("scheduler", ["noamlr", "warmuplr", "steplr"])
+def test_lr_scaling_equals_a_per_tensor_learning_rate(scheduler):
     conf = {"schedule": {0: 50}, "max_param_sparsity": 90, "max_lr_scaling": 3.0}
     model, opt, controller = setup(conf)
+    sched = make_scheduler(scheduler, opt)
     opts = SniperTrainer.attach(options(grad_clip=1e9), controller)
     controller.set_sparsity(50, weights_conform_to=None)
     factors = {controller.params[n]: min(3.0, m.numel() / float(m.sum()))
                for n, m in controller.masks.items()}
     assert any(f > 1.5 for f in factors.values())
-    # reference: one param group per tensor with lr * factor, masked gradients
+    # reference: one param group per tensor with lr * factor, masked gradients, and the
+    # same kind of scheduler over those groups
     torch.manual_seed(0)
     ref = ToyModel()
     names = dict(ref.named_parameters())
@@ -204,16 +219,28 @@ def test_lr_scaling_equals_a_per_tensor_learning_rate():
             with torch.no_grad():
                 p.mul_(masks[p])
     ref_opt = torch.optim.Adam(groups)
-    data = batches(4)
-    train_epoch(model, opt, opts, data)
-    for _, b in data:
-        ref(**b)[0].backward()
-        for p, m in masks.items():
-            p.grad.mul_(m)
-        ref_opt.step()
-        ref_opt.zero_grad()
+    ref_sched = make_scheduler(scheduler, ref_opt)
+    per_step = scheduler != "steplr"
+    for epoch in (1, 2):
+        data = batches(3, seed=epoch)
+        train_epoch(model, opt, opts, data, epoch=epoch, scheduler=sched if per_step else None)
+        for _, b in data:
+            ref(**b)[0].backward()
+            for p, m in masks.items():
+                p.grad.mul_(m)
+            ref_opt.step()
+            ref_opt.zero_grad()
+            if per_step:
+                ref_sched.step()
+        if not per_step:
+            sched.step()
+            ref_sched.step()
+    # the scheduler's own learning rate is untouched by SNIPER ...
+    if per_step:
+        assert opt.param_groups[0]["lr"] == pytest.approx(sched.get_last_lr()[0])
+    # ... and every tensor moved as with its own, scaled, learning rate
     for (n, p), q in zip(model.named_parameters(), ref.parameters()):
-        torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-7, msg=n)
+        torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6, msg=n)
     assert controller.stats()["sniper_lr_factor"] > 1.0
 
 

@@ -199,8 +199,8 @@ if stage_on 9; then
         --option "${fs2_stats_dir}/train/feats_stats.npz" \
         --option "${fs2_stats_dir}/train/pitch_stats.npz" \
         --option "${fs2_stats_dir}/train/energy_stats.npz" \
-        --outpath "${expdir}/packed/${tag}.zip.tmp"
-    mv "${expdir}/packed/${tag}.zip.tmp" "${expdir}/packed/${tag}.zip"
+        --outpath "${expdir}/packed/${tag}.partial.zip"
+    mv "${expdir}/packed/${tag}.partial.zip" "${expdir}/packed/${tag}.zip"
     python local/check_package.py --zip "${expdir}/packed/${tag}.zip"
     if [ -n "${hf_repo}" ]; then
         python local/upload_hf.py --zip "${expdir}/packed/${tag}.zip" --repo "${hf_repo}"
