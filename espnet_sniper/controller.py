@@ -6,11 +6,15 @@ PyTorch's own hooks (nothing of ESPnet's is patched):
 * after each gradient is accumulated (``register_post_accumulate_grad_hook``): pruned
   entries' gradients are zeroed, so they take no part in ESPnet's gradient clipping norm;
   when gradient noise is on, the noise is added here, masked, instead of by ESPnet;
-* before ``optimizer.step()`` (step pre-hook): gradients are masked again, so pruned
-  entries never enter the optimizer's state (Adam's moments stay exactly zero);
+  Between that hook and the step, ESPnet only scales gradients (AMP's unscaling,
+  clipping), so pruned entries never enter the optimizer's state: Adam's moments stay
+  exactly zero;
+* before ``optimizer.step()`` (step pre-hook): the weights are kept for the learning-rate
+  scaling; under DDP the gradients are masked again, since DDP may write its averaged
+  bucket into ``.grad`` after the accumulation hook;
 * after ``optimizer.step()`` (step post-hook): weights are masked (pruned entries are 0.0
   after every step) and, while sparse, each tensor's update is scaled by its learning-rate
-  factor. For optimizers whose update is proportional to the learning rate (SGD, Adam,
+  factor, both in one fused ``lerp_``. For optimizers whose update is proportional to the learning rate (SGD, Adam,
   AdamW, ... with any scheduler) this equals scaling that tensor's learning rate, without
   touching the scheduler or splitting parameter groups.
 
@@ -36,8 +40,10 @@ class SniperController:
         ranking: ScoreRanking,
         init_values: Dict[str, torch.Tensor],
         optimizers: Sequence[torch.optim.Optimizer],
+        distributed: bool = False,
     ):
         self.config = config
+        self.distributed = distributed
         self.params = params
         self.ranking = ranking
         self.init_values = init_values
@@ -48,6 +54,7 @@ class SniperController:
         self.noise_std: Optional[float] = None  # set per iteration by the trainer
         self._float_masks: Dict[torch.nn.Parameter, torch.Tensor] = {}
         self._before_step: Dict[torch.nn.Parameter, torch.Tensor] = {}
+        self._lerp_weights: Dict[torch.nn.Parameter, torch.Tensor] = {}
         self._handles: List[torch.utils.hooks.RemovableHandle] = []
         self._noise_enabled = False
         self._all_params = [
@@ -125,6 +132,13 @@ class SniperController:
         self._before_step = {
             p: self._before_step.get(p, torch.empty_like(p)) for p in self.lr_factors
         }
+        # after a step, p <- before + f * mask * (p - before), as one fused
+        # p.lerp_(before, 1 - f * mask): one pass over the tensor instead of four
+        self._lerp_weights = {}
+        for p, f in self.lr_factors.items():
+            mask = self._float_masks.get(p)
+            scale = mask * f if mask is not None else torch.full_like(p, f)
+            self._lerp_weights[p] = 1.0 - scale
 
     # ------------------------------------------------------------------ reporting
     def real_sparsity(self) -> float:
@@ -182,8 +196,10 @@ class SniperController:
     def _before_optimizer_step(self, optimizer: torch.optim.Optimizer, args, kwargs) -> None:
         for group in optimizer.param_groups:
             for p in group["params"]:
+                # Already masked when accumulated; masked again because DDP may write its
+                # averaged (unmasked) bucket into .grad after the accumulation hook.
                 mask = self._float_masks.get(p)
-                if mask is not None and p.grad is not None:
+                if mask is not None and p.grad is not None and self.distributed:
                     p.grad.mul_(mask)
                 before = self._before_step.get(p)
                 if before is not None:
@@ -193,13 +209,10 @@ class SniperController:
     def _after_optimizer_step(self, optimizer: torch.optim.Optimizer, args, kwargs) -> None:
         for group in optimizer.param_groups:
             for p in group["params"]:
-                mask = self._float_masks.get(p)
-                factor = self.lr_factors.get(p)
-                if factor is not None:
-                    before = self._before_step[p]
-                    p.sub_(before).mul_(factor)
+                weight = self._lerp_weights.get(p)
+                if weight is not None:
+                    p.lerp_(self._before_step[p], weight)
+                else:
+                    mask = self._float_masks.get(p)
                     if mask is not None:
                         p.mul_(mask)
-                    p.add_(before)
-                elif mask is not None:
-                    p.mul_(mask)

@@ -202,6 +202,7 @@ class SniperTrainer(Trainer):
         ranking = ScoreRanking(state.scores, config.tie_break_seed)
         return SniperController(
             config, params, ranking, state.init_values, optimizers,
+            distributed=distributed_option.distributed,
         )
 
 
