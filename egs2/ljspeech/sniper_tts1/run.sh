@@ -12,7 +12,7 @@
 #   2 validation   check every wav and transcript; phoneme token list
 #   3 teacher      train the Tacotron2 teacher (or fetch --teacher_model_tag)
 #   4 alignment    teacher-forced decoding -> FastSpeech2 durations, checked and scored
-#   5 statistics   feature, pitch and energy statistics (fbank dumps with --feats_type fbank)
+#   5 statistics   feature, pitch and energy statistics
 #   6 training     FastSpeech2 with SNIPER (--train_config)
 #   7 synthesis    the eval set, Griffin-Lim or --vocoder_tag
 #   8 scoring      mel-cepstral distortion and log-F0 error -> exp/<tag>/RESULTS.md
@@ -39,7 +39,7 @@ token_type=phn           # phonemes
 g2p=espeak_ng_english_us_vits   # or g2p_en_no_space (the paper's; needs nltk data)
 cleaner=tacotron         # ESPnet's text cleaner
 # features
-feats_type=raw           # raw: features on the fly (the paper's); fbank: dumped with kaldiio
+feats_type=raw           # raw: features computed on the fly (the paper's); fbank: not yet
 n_fft=1024
 n_shift=256
 win_length=null
@@ -82,7 +82,11 @@ fi
 [ -n "${tag}" ] || tag=tts_$(basename "${train_config}" .yaml)$([ "${mini}" = true ] && echo _mini || true)
 [ -f "${train_config}" ] || die "--train_config ${train_config} does not exist"
 [ -f "${teacher_config}" ] || die "--teacher_config ${teacher_config} does not exist"
-case ${feats_type} in raw|fbank) ;; *) die "--feats_type must be raw or fbank, got ${feats_type}";; esac
+case ${feats_type} in
+    raw) ;;
+    fbank) die "--feats_type fbank (kaldiio feature dumps) is not implemented yet; use raw" ;;
+    *) die "--feats_type must be raw, got ${feats_type}" ;;
+esac
 
 token_list=data/token_list/${g2p}/tokens.txt
 teacher_dir=exp/teacher_$(basename "${teacher_config}" .yaml)
@@ -153,13 +157,6 @@ fi
 
 if stage_on 5; then
     log "stage 5: statistics: features, pitch and energy (${feats_type}) -> ${fs2_stats_dir}"
-    if [ "${feats_type}" = fbank ]; then
-        for dset in train dev eval; do
-            python local/dump_fbank.py --data_dir "data/${dset}" --out_dir "dump/fbank/${dset}" \
-                --fs "${fs}" --n_fft "${n_fft}" --n_shift "${n_shift}" \
-                --win_length "${win_length}" --fmin "${fmin}" --fmax "${fmax}" --n_mels "${n_mels}"
-        done
-    fi
     collect_stats espnet_sniper.bin.tts_train "${train_config}" "${fs2_stats_dir}" true
 fi
 

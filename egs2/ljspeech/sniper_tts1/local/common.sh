@@ -47,21 +47,9 @@ split_keys() {
 _data_args() {
     local dset=$1 prefix=$2 durations=$3
     echo "--${prefix}_data_path_and_name_and_type data/${dset}/text,text,text"
-    if [ "${feats_type}" = fbank ]; then
-        echo "--${prefix}_data_path_and_name_and_type dump/fbank/${dset}/feats.scp,speech,kaldi_ark"
-    else
-        echo "--${prefix}_data_path_and_name_and_type data/${dset}/wav.scp,speech,sound"
-    fi
+    echo "--${prefix}_data_path_and_name_and_type data/${dset}/wav.scp,speech,sound"
     if [ "${durations}" = true ]; then
         echo "--${prefix}_data_path_and_name_and_type data/${dset}/durations,durations,text_int"
-    fi
-}
-
-_speech_args() {
-    if [ "${feats_type}" = fbank ]; then
-        echo "--feats_extract null --odim ${n_mels}"
-    else
-        printf '%s\n' "${fbank_args[@]}"
     fi
 }
 
@@ -81,7 +69,7 @@ collect_stats() {
         python -m "${module}" --collect_stats true --write_collected_feats false \
             --use_preprocessor true --config "${config}" --output_dir "${logdir}/stats.${n}" \
             --ngpu 0 --normalize none --pitch_normalize none --energy_normalize none \
-            "${text_args[@]}" $(_speech_args) "${extra[@]}" \
+            "${text_args[@]}" "${fbank_args[@]}" "${extra[@]}" \
             $(_data_args train train "${fastspeech2}") $(_data_args dev valid "${fastspeech2}") \
             --train_shape_file "${logdir}/train.${n}" --valid_shape_file "${logdir}/dev.${n}" \
             > "${logdir}/stats.${n}.log" 2>&1 &
@@ -119,7 +107,7 @@ run_training() {
     log "training log: ${out}/train.log"
     # shellcheck disable=SC2046
     "${launcher[@]}" python -m "${module}" --config "${config}" --output_dir "${out}" \
-        --ngpu "${ngpu}" --resume true --use_preprocessor true "${text_args[@]}" $(_speech_args) \
+        --ngpu "${ngpu}" --resume true --use_preprocessor true "${text_args[@]}" "${fbank_args[@]}" \
         --normalize global_mvn --normalize_conf "stats_file=${stats}/train/feats_stats.npz" \
         "${extra[@]}" $(_data_args train train "${fastspeech2}") $(_data_args dev valid "${fastspeech2}") \
         --train_shape_file "${stats}/train/text_shape.${token_type}" \
