@@ -14,9 +14,9 @@ PyTorch's own hooks (nothing of ESPnet's is patched):
   bucket into ``.grad`` after the accumulation hook;
 * after ``optimizer.step()`` (step post-hook): weights are masked (pruned entries are 0.0
   after every step) and, while sparse, each tensor's update is scaled by its learning-rate
-  factor, both in one fused ``lerp_``. For optimizers whose update is proportional to the learning rate (SGD, Adam,
-  AdamW, ... with any scheduler) this equals scaling that tensor's learning rate, without
-  touching the scheduler or splitting parameter groups.
+  factor, both in one fused ``lerp_``. For optimizers whose update is proportional to the
+  learning rate (SGD, Adam, AdamW, ... with any scheduler) this equals scaling that
+  tensor's learning rate, without touching the scheduler or splitting parameter groups.
 
 A step that AMP's scaler or ESPnet's non-finite check skips never calls the optimizer, so
 neither step hook runs and nothing changes. When the schedule reaches 0 % the hooks are
@@ -24,7 +24,7 @@ removed: dense epochs cost nothing.
 """
 
 import logging
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Union
 
 import torch
 
@@ -54,7 +54,7 @@ class SniperController:
         self.noise_std: Optional[float] = None  # set per iteration by the trainer
         self._float_masks: Dict[torch.nn.Parameter, torch.Tensor] = {}
         self._before_step: Dict[torch.nn.Parameter, torch.Tensor] = {}
-        self._lerp_weights: Dict[torch.nn.Parameter, torch.Tensor] = {}
+        self._lerp_weights: Dict[torch.nn.Parameter, Union[torch.Tensor, float]] = {}
         self._handles: List[torch.utils.hooks.RemovableHandle] = []
         self._noise_enabled = False
         self._all_params = [
@@ -137,8 +137,7 @@ class SniperController:
         self._lerp_weights = {}
         for p, f in self.lr_factors.items():
             mask = self._float_masks.get(p)
-            scale = mask * f if mask is not None else torch.full_like(p, f)
-            self._lerp_weights[p] = 1.0 - scale
+            self._lerp_weights[p] = 1.0 - mask * f if mask is not None else 1.0 - f
 
     # ------------------------------------------------------------------ reporting
     def real_sparsity(self) -> float:

@@ -195,15 +195,19 @@ def make_scheduler(kind, opt):
     return torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)  # per epoch
 
 
-@pytest.mark.parametrize("scheduler", ["noamlr", "warmuplr", "steplr"])
-def test_lr_scaling_equals_a_per_tensor_learning_rate(scheduler):
-    conf = {"schedule": {0: 50}, "max_param_sparsity": 90, "max_lr_scaling": 3.0}
+@pytest.mark.parametrize("scheduler, scale_lr", [
+    ("noamlr", False), ("warmuplr", False), ("steplr", False), ("warmuplr", True)])
+def test_lr_scaling_equals_a_per_tensor_learning_rate(scheduler, scale_lr):
+    conf = {"schedule": {0: 50}, "max_param_sparsity": 90, "max_lr_scaling": 3.0,
+            "scale_lr": scale_lr}
     model, opt, controller = setup(conf)
     sched = make_scheduler(scheduler, opt)
     opts = SniperTrainer.attach(options(grad_clip=1e9), controller)
     controller.set_sparsity(50, weights_conform_to=None)
-    factors = {controller.params[n]: min(3.0, m.numel() / float(m.sum()))
-               for n, m in controller.masks.items()}
+    # tensors that are not pruned (norm) get the global factor 1/(1 - 50 %) with scale_lr
+    factors = {p: 2.0 if scale_lr else 1.0 for p in model.parameters()}
+    factors.update({controller.params[n]: min(3.0, m.numel() / float(m.sum()))
+                    for n, m in controller.masks.items()})
     assert any(f > 1.5 for f in factors.values())
     # reference: one param group per tensor with lr * factor, masked gradients, and the
     # same kind of scheduler over those groups
