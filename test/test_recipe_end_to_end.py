@@ -42,7 +42,7 @@ def recipe_run(tmp_path_factory):
     student_conf["sniper_conf"]["schedule"] = {0: 40, 1: 0}
     student_conf["sniper_conf"]["score_batches"] = 2
     student.write_text(yaml.safe_dump(student_conf, sort_keys=False))
-    env = dict(os.environ, OMP_NUM_THREADS="1")
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
     done = subprocess.run(
         ["./run.sh", "--mini", "true", "--mini_num_utts", "24", "--nj", "2",
          "--teacher_config", "teacher.yaml", "--train_config", "student.yaml", "--tag", "e2e"],
