@@ -9,6 +9,8 @@ import json
 import sys
 from pathlib import Path
 
+from espnet_sniper.fileio import atomic_write_text
+
 REPO = Path(__file__).resolve().parents[1]
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
 
@@ -53,9 +55,7 @@ def main() -> None:
     lines.append(END)
     head, rest = text.split(BEGIN, 1)
     tail = rest.split(END, 1)[1]
-    tmp = readme.with_name(".README.md.tmp")
-    tmp.write_text(head + "\n".join(lines) + tail)
-    tmp.replace(readme)
+    atomic_write_text(readme, head + "\n".join(lines) + tail)
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ import espnet
 from espnet2.tts.fastspeech2 import FastSpeech2
 from espnet_sniper.config import parse_sniper_conf
 from espnet_sniper.controller import SniperController
+from espnet_sniper.fileio import atomic_write_text
 from espnet_sniper.masks import ScoreRanking, prunable_parameters
 
 REPO = Path(__file__).resolve().parents[1]
@@ -150,10 +151,7 @@ def main(argv=None) -> None:
         "date": date.today().isoformat(),
         "results": results,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_name(f".{args.out.name}.tmp")
-    tmp.write_text(json.dumps(out, indent=2))
-    tmp.replace(args.out)
+    atomic_write_text(args.out, json.dumps(out, indent=2))
 
 
 if __name__ == "__main__":

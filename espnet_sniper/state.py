@@ -9,12 +9,13 @@ and carries a digest of its tensors so that damage is detected, not trained on.
 """
 
 import hashlib
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict
 
 import torch
+
+from espnet_sniper.fileio import atomic_torch_save
 
 FORMAT_VERSION = 1
 STATE_FILE = "state.pth"
@@ -32,21 +33,6 @@ def _digest(tensors: Dict[str, Dict[str, torch.Tensor]]) -> str:
             h.update(f"{group}/{name}/{tuple(t.shape)}/{t.dtype}".encode())
             h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
     return h.hexdigest()
-
-
-def atomic_torch_save(obj: Any, path: Path) -> None:
-    """Write ``obj`` so that ``path`` is either absent, the old file, or complete."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 @dataclass

@@ -132,10 +132,7 @@ class SniperTrainer(Trainer):
                 controller.set_sparsity(target, weights_conform_to=conform)
             elif target != controller.sparsity:
                 controller.set_sparsity(target, weights_conform_to=controller.sparsity)
-            iterator = _SniperIterator(
-                iterator, controller, reporter, options.accum_grad, scaler,
-                noise=controller.noise_enabled,
-            )
+            iterator = _SniperIterator(iterator, controller, reporter, options.accum_grad, scaler)
         return super().train_one_epoch(
             model=model,
             iterator=iterator,
@@ -231,13 +228,12 @@ class _SniperIterator:
     """ESPnet's training iterator, reporting SNIPER's numbers on every iteration and
     arming the gradient noise for the iterations that end an accumulation window."""
 
-    def __init__(self, iterator, controller, reporter, accum_grad, scaler, noise: bool):
+    def __init__(self, iterator, controller, reporter, accum_grad, scaler):
         self.iterator = iterator
         self.controller = controller
         self.reporter = reporter
         self.accum_grad = accum_grad
         self.scaler = scaler
-        self.noise = noise
 
     def __len__(self) -> int:
         return len(self.iterator)
@@ -246,7 +242,7 @@ class _SniperIterator:
         stats = self.controller.stats()
         for iiter, item in enumerate(self.iterator, 1):
             self.reporter.register(stats)
-            if self.noise:
+            if self.controller.noise_enabled:
                 self.controller.noise_std = (
                     self._noise_std() if iiter % self.accum_grad == 0 else None
                 )

@@ -11,7 +11,9 @@ import numpy as np
 import pytest
 import soundfile
 
-RECIPE = Path(__file__).resolve().parents[1] / "egs2" / "ljspeech" / "sniper_tts1"
+from conftest import REPO
+
+RECIPE = REPO / "egs2" / "ljspeech" / "sniper_tts1"
 LOCAL = RECIPE / "local"
 
 

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[1]
+from conftest import REPO
+
 RECIPE = REPO / "egs2" / "ljspeech" / "sniper_tts1"
 
 

@@ -19,6 +19,7 @@ from typing import Dict, List, Optional
 
 import torch
 
+from espnet_sniper.fileio import atomic_write_text
 from espnet_sniper.masks import is_prunable
 from espnet_sniper.state import STATE_FILE, SniperState
 
@@ -102,9 +103,7 @@ def main(cmd: Optional[List[str]] = None) -> None:
     )
     print(format_report(report))
     if args.json:
-        tmp = args.json.with_name(f".{args.json.name}.tmp")
-        tmp.write_text(json.dumps(report, indent=2))
-        tmp.replace(args.json)
+        atomic_write_text(args.json, json.dumps(report, indent=2))
 
 
 if __name__ == "__main__":

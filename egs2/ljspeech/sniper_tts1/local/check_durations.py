@@ -16,7 +16,7 @@ from pathlib import Path
 
 import soundfile
 
-from kaldi_dir import read_table, write_lines
+from kaldi_dir import read_table, write_lines, write_text
 
 
 def main(argv=None) -> None:
@@ -70,9 +70,7 @@ def main(argv=None) -> None:
                                                  for u, d in sorted(durations.items())))
     if errors:
         sys.exit("error: bad teacher durations:\n" + "\n".join(errors))
-    tmp = args.report.with_name(f".{args.report.name}.tmp")
-    tmp.write_text(json.dumps(report, indent=2))
-    tmp.replace(args.report)
+    write_text(args.report, json.dumps(report, indent=2))
     for name, s in report["sets"].items():
         print(f"alignment {name}: {s['utterances']} utterances, focus rate mean "
               f"{s['focus_rate_mean']:.3f}, {len(s['low_focus_utterances'])} below "

@@ -117,22 +117,35 @@ run_training() {
         >> "${out}/train.log" 2>&1 || die "training failed: see ${out}/train.log"
 }
 
+# run_jobs WHAT DATA_DIR LOGDIR COMMAND...: COMMAND on nj slices of DATA_DIR's utterances
+# in parallel, each given --key_file LOGDIR/keys.N --output_dir LOGDIR/output.N and
+# logging to LOGDIR/WHAT.N.log; stops the run if any fails.
+run_jobs() {
+    local what=$1 data=$2 logdir=$3; shift 3
+    local pids=() n
+    rm -rf "${logdir}" && mkdir -p "${logdir}"
+    split_keys "${data}/text" "${logdir}/keys" "${nj}"
+    for n in $(seq "${nj}"); do
+        [ -s "${logdir}/keys.${n}" ] || continue
+        "$@" --key_file "${logdir}/keys.${n}" --output_dir "${logdir}/output.${n}" \
+            > "${logdir}/${what}.${n}.log" 2>&1 &
+        pids+=($!)
+    done
+    for n in "${pids[@]}"; do wait "${n}" || die "${what} failed: see ${logdir}/${what}.*.log"; done
+}
+
+# GPUs of one decoding job: it uses one if there are any.
+_job_ngpu() { if [ "${ngpu}" -gt 0 ]; then echo 1; else echo 0; fi; }
+
 # align_set DATA_DIR OUT_DIR MODEL CONFIG: teacher-forced durations over nj jobs, merged
 # into OUT_DIR/{durations,focus_rates}.
 align_set() {
     local data=$1 out=$2 model=$3 config=$4
-    local logdir=${out}/logdir pids=() n
-    rm -rf "${out}" && mkdir -p "${logdir}"
-    split_keys "${data}/text" "${logdir}/keys" "${nj}"
-    for n in $(seq "${nj}"); do
-        [ -s "${logdir}/keys.${n}" ] || continue
-        OMP_NUM_THREADS=1 python local/teacher_align.py --train_config "${config}" \
-            --model_file "${model}" --data_dir "${data}" --key_file "${logdir}/keys.${n}" \
-            --output_dir "${logdir}/output.${n}" --ngpu "$([ "${ngpu}" -gt 0 ] && echo 1 || echo 0)" \
-            > "${logdir}/align.${n}.log" 2>&1 &
-        pids+=($!)
-    done
-    for n in "${pids[@]}"; do wait "${n}" || die "alignment failed: see ${logdir}/align.*.log"; done
+    local logdir=${out}/logdir
+    rm -rf "${out}"
+    run_jobs align "${data}" "${logdir}" env OMP_NUM_THREADS=1 python local/teacher_align.py \
+        --train_config "${config}" --model_file "${model}" --data_dir "${data}" \
+        --ngpu "$(_job_ngpu)"
     sort "${logdir}"/output.*/durations > "${out}/durations"
     sort "${logdir}"/output.*/focus_rates > "${out}/focus_rates"
 }
@@ -141,18 +154,10 @@ align_set() {
 # waveforms merged into OUT_DIR/wav.
 decode_sets() {
     local data=$1 out=$2; shift 2
-    local logdir=${out}/logdir pids=() n
-    rm -rf "${out}" && mkdir -p "${logdir}"
-    split_keys "${data}/text" "${logdir}/keys" "${nj}"
-    for n in $(seq "${nj}"); do
-        [ -s "${logdir}/keys.${n}" ] || continue
-        python -m espnet2.bin.tts_inference --ngpu "$([ "${ngpu}" -gt 0 ] && echo 1 || echo 0)" \
-            --data_path_and_name_and_type "${data}/text,text,text" \
-            --key_file "${logdir}/keys.${n}" --output_dir "${logdir}/output.${n}" "$@" \
-            > "${logdir}/decode.${n}.log" 2>&1 &
-        pids+=($!)
-    done
-    for n in "${pids[@]}"; do wait "${n}" || die "decoding failed: see ${logdir}/decode.*.log"; done
+    local logdir=${out}/logdir
+    rm -rf "${out}"
+    run_jobs decode "${data}" "${logdir}" python -m espnet2.bin.tts_inference \
+        --ngpu "$(_job_ngpu)" --data_path_and_name_and_type "${data}/text,text,text" "$@"
     mkdir -p "${out}/wav"
     mv "${logdir}"/output.*/wav/*.wav "${out}/wav/"
 }

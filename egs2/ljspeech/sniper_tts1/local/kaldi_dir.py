@@ -9,13 +9,16 @@ from pathlib import Path
 from typing import Dict, Iterable, List
 
 
-def write_lines(path: Path, lines: Iterable[str]) -> None:
+def write_text(path: Path, text: str) -> None:
+    """Write ``text`` to a temporary name beside ``path``, then rename it over ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        for line in lines:
-            f.write(line + "\n")
+    tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
+
+
+def write_lines(path: Path, lines: Iterable[str]) -> None:
+    write_text(path, "".join(line + "\n" for line in lines))
 
 
 def read_table(path: Path) -> Dict[str, str]:

@@ -17,6 +17,7 @@ import espnet_sniper
 from espnet_sniper.config import parse_sniper_conf
 from espnet_sniper.masks import ScoreRanking, real_sparsity
 from espnet_sniper.state import STATE_FILE, SniperState
+from kaldi_dir import write_text
 
 
 def sniper_section(exp_dir: Path, conf: dict) -> list:
@@ -99,9 +100,7 @@ def main(argv=None) -> None:
         "Hayashi et al., ESPnet-TTS, ICASSP 2020.",
         "",
     ]
-    tmp = args.out.with_name(f".{args.out.name}.tmp")
-    tmp.write_text("\n".join(lines))
-    tmp.replace(args.out)
+    write_text(args.out, "\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ import numpy as np
 import pyworld
 import soundfile
 
-from kaldi_dir import read_table
+from kaldi_dir import read_table, write_text
 
 MCEP_ORDER = 24
 FRAME_PERIOD_MS = 5.0
@@ -124,7 +124,6 @@ def main(argv=None) -> None:
     result = {"summary": summary, "per_utterance": per_utt,
               "train_config": str(args.train_config) if args.train_config else None,
               "date": date.today().isoformat()}
-    args.out_dir.mkdir(parents=True, exist_ok=True)
     for name, text in (
         ("results.json", json.dumps(result, indent=2)),
         ("RESULTS.md", "\n".join([
@@ -140,9 +139,7 @@ def main(argv=None) -> None:
             "",
         ])),
     ):
-        tmp = args.out_dir / f".{name}.tmp"
-        tmp.write_text(text)
-        tmp.replace(args.out_dir / name)
+        write_text(args.out_dir / name, text)
     print(f"MCD {summary['mcd_db_mean']:.2f} dB, log-F0 RMSE "
           f"{summary['log_f0_rmse_cents_mean']:.1f} cents over {len(per_utt)} utterances",
           file=sys.stderr)
