@@ -36,8 +36,11 @@ def main(argv=None) -> None:
 
     from espnet2.bin.tts_inference import Text2Speech
 
+    # Tacotron2 keeps its prenet dropout at inference: a fixed seed per utterance makes the
+    # durations the same on every run and whatever the split into jobs
     tts = Text2Speech(train_config=args.train_config, model_file=args.model_file,
-                      device="cuda" if args.ngpu > 0 else "cpu", use_teacher_forcing=True)
+                      device="cuda" if args.ngpu > 0 else "cpu", use_teacher_forcing=True,
+                      always_fix_seed=True)
     tts.vocoder = None  # only durations are wanted: no waveforms
     r = getattr(tts.tts, "reduction_factor", 1)
     hop = tts.model.feats_extract.get_parameters()["n_shift"]
