@@ -79,11 +79,18 @@ class SniperState:
 
     def check_matches(self, path: Path, meta: Dict[str, Any]) -> None:
         """Refuse a state made for another model or another SNIPER config."""
-        for key in sorted(set(meta) | set(self.meta)):
-            if self.meta.get(key) != meta.get(key):
-                raise SniperStateError(
-                    f"{path} was made with {key} = {self.meta.get(key)!r}, but this run has "
-                    f"{key} = {meta.get(key)!r}. Training on would use masks from another "
-                    f"model or config. Use a new output directory, or restore the config the "
-                    f"run was started with."
-                )
+        for key, made_with, now in _differences(self.meta, meta):
+            raise SniperStateError(
+                f"{path} was made with {key} = {made_with!r}, but this run has {key} = "
+                f"{now!r}. Training on would use masks from another model or config. Use a "
+                f"new output directory, or restore the config the run was started with."
+            )
+
+
+def _differences(made_with: Any, now: Any, key: str = ""):
+    """(dotted key, old, new) for every leaf where two nested dicts differ, sorted."""
+    if isinstance(made_with, dict) and isinstance(now, dict):
+        for k in sorted(set(made_with) | set(now), key=str):
+            yield from _differences(made_with.get(k), now.get(k), f"{key}.{k}" if key else str(k))
+    elif made_with != now:
+        yield key, made_with, now

@@ -2,10 +2,11 @@
 
 It extends ``espnet2.train.trainer.Trainer`` only where ESPnet invites it to:
 ``add_arguments`` (``--sniper_conf``), ``build_options``, ``run`` (prepare the SNIPER
-state and controller, then ESPnet's own loop) and ``train_one_epoch`` (move along the
-schedule at the epoch boundary, then ESPnet's own epoch). Everything else, the loop,
-resume, DDP, AMP, clipping, checkpoints, is ESPnet's, unchanged. Without ``sniper_conf``,
-or with a schedule that is never sparse, it is stock training to the bit.
+state and controller, then ESPnet's own loop), ``train_one_epoch`` (move along the
+schedule at the epoch boundary, then ESPnet's own epoch) and ``resume`` (survive a kill
+while ESPnet was saving; see checkpoint_recovery.py). Everything else, the loop, DDP,
+AMP, clipping, checkpoints, is ESPnet's, unchanged. Without ``sniper_conf``, or with a
+schedule that is never sparse, it trains to the same bits as stock ESPnet.
 """
 
 import argparse
@@ -20,6 +21,7 @@ from espnet2.train.distributed_utils import DistributedOption
 from espnet2.train.reporter import SubReporter
 from espnet2.train.trainer import Trainer, TrainerOptions
 from espnet2.utils.nested_dict_action import NestedDictAction
+from espnet_sniper import checkpoint_recovery
 from espnet_sniper.config import SniperConfig, parse_sniper_conf
 from espnet_sniper.controller import SniperController
 from espnet_sniper.masks import ScoreRanking, prunable_parameters
@@ -98,6 +100,17 @@ class SniperTrainer(Trainer):
             if controller is not None:
                 controller.detach()
 
+    @classmethod
+    def resume(cls, checkpoint, model, reporter, *args, **kwargs) -> None:
+        source = checkpoint_recovery.resume_source(Path(checkpoint), _is_writer())
+        if source is None:
+            return
+        super().resume(source, model, reporter, *args, **kwargs)
+        if _is_writer():
+            checkpoint_recovery.repair_epoch_file(
+                Path(checkpoint).parent, reporter.get_epoch(), model.state_dict()
+            )
+
     @staticmethod
     def attach(
         options: SniperTrainerOptions, controller: SniperController
@@ -120,6 +133,8 @@ class SniperTrainer(Trainer):
         options: TrainerOptions,
         distributed_option: DistributedOption,
     ) -> bool:
+        if reporter.get_epoch() > 1 and _is_writer():
+            checkpoint_recovery.keep_spare(Path(options.output_dir))
         controller = getattr(options, "sniper_controller", None)
         if controller is not None:
             epoch = reporter.get_epoch()
@@ -201,6 +216,12 @@ class SniperTrainer(Trainer):
             config, params, ranking, state.init_values, optimizers,
             distributed=distributed_option.distributed,
         )
+
+
+def _is_writer() -> bool:
+    """Whether this process writes the run's files (rank 0, or the only process)."""
+    dist = torch.distributed
+    return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
 
 
 def _describe(config: SniperConfig) -> Dict:

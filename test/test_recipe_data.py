@@ -3,8 +3,10 @@ names the utterance, file or line, and leaves existing outputs untouched."""
 
 import os
 import shutil
+import stat
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -136,3 +138,30 @@ def test_download_fails_clearly_offline(tmp_path):
     assert done.returncode != 0
     assert "--db_root" in done.stderr and "--mini true" in done.stderr
     assert not list(tmp_path.glob("*.partial"))
+
+
+def _zip_with(path, name, data=b"x", link=False):
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("exp/tts/config.yaml", "tts: fastspeech2\n")
+        info = zipfile.ZipInfo(name)
+        if link:
+            info.external_attr = (stat.S_IFLNK | 0o777) << 16
+        z.writestr(info, data)
+    return path
+
+
+@pytest.mark.parametrize("name, link", [("../../escaped.txt", False), ("/tmp/escaped.txt", False),
+                                        ("exp/../../escaped.txt", False),
+                                        ("exp/link", True)])
+def test_a_package_that_would_write_outside_its_directory_is_refused(tmp_path, name, link):
+    archive = _zip_with(tmp_path / "evil.zip", name, b"/etc" if link else b"x", link=link)
+    done = run("check_package.py", "--zip", archive, cwd=tmp_path)
+    assert done.returncode != 0
+    assert "is refused" in done.stderr and name in done.stderr
+    assert not (tmp_path.parent / "escaped.txt").exists()
+
+
+def test_not_a_zip_is_refused(tmp_path):
+    (tmp_path / "model.zip").write_text("not a zip")
+    done = run("check_package.py", "--zip", tmp_path / "model.zip", cwd=tmp_path)
+    assert done.returncode != 0 and "is not a zip file" in done.stderr

@@ -61,6 +61,10 @@ def load(path: Path):
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
+def load_checkpoint(path: Path):
+    return torch.load(path, map_location="cpu", weights_only=False)  # ESPnet's own format
+
+
 def assert_ok(run):
     assert run.proc.returncode == 0, run.text()[-3000:]
 
@@ -199,3 +203,75 @@ def test_killed_training_resumes_bit_identically(runs, tiny_data):
     resumed = load(out / "3epoch.pth")
     for k in reference:
         assert torch.equal(resumed[k], reference[k]), k
+
+
+def _copy_run(src: Path, dst: Path) -> None:
+    import shutil
+
+    shutil.copytree(src, dst, symlinks=True)
+
+
+def test_kill_while_saving_the_checkpoint_resumes_from_the_spare(runs, tiny_data):
+    """What a SIGKILL inside ESPnet's torch.save of epoch 3's checkpoint leaves behind."""
+    root, reference = runs["root"], runs["sniper"].output_dir
+    out = root / "killed_saving_checkpoint"
+    _copy_run(reference, out)
+    assert load_checkpoint(out / "checkpoint.prev.pth")["reporter"]["epoch"] == 2  # the spare
+    data = (out / "checkpoint.pth").read_bytes()
+    (out / "checkpoint.pth").write_bytes(data[: len(data) // 2])
+    for f in ["3epoch.pth", "latest.pth", *[p.name for p in out.glob("valid.loss.*")]]:
+        (out / f).unlink()
+    (out / "latest.pth").symlink_to("2epoch.pth")
+    run = make_run(tiny_data, root, out.name, sniper_conf=SNIPER_CONF,
+                   extra=("--resume", "true")).start()
+    assert run.wait() == 0, run.text()[-3000:]
+    assert "resuming from" in run.text() and "checkpoint.prev.pth" in run.text()
+    expected = load(reference / "3epoch.pth")
+    resumed = load(out / "3epoch.pth")
+    for k in expected:
+        assert torch.equal(resumed[k], expected[k]), k
+    assert load_checkpoint(out / "checkpoint.pth")["reporter"]["epoch"] == 3
+
+
+def test_kill_while_saving_an_epoch_file_is_repaired_on_resume(runs, tiny_data):
+    root, reference = runs["root"], runs["sniper"].output_dir
+    out = root / "killed_saving_epoch_file"
+    _copy_run(reference, out)
+    data = (out / "3epoch.pth").read_bytes()
+    (out / "3epoch.pth").write_bytes(data[:1000])
+    run = make_run(tiny_data, root, out.name, sniper_conf=SNIPER_CONF,
+                   extra=("--resume", "true")).start()
+    assert run.wait() == 0, run.text()[-3000:]
+    assert "3epoch.pth cannot be read: writing it again" in run.text()
+    expected, repaired = load(reference / "3epoch.pth"), load(out / "3epoch.pth")
+    assert repaired.keys() == expected.keys()
+    for k in expected:
+        assert torch.equal(repaired[k], expected[k]), k
+
+
+def test_a_second_training_in_a_busy_output_dir_is_refused(runs, tiny_data):
+    root = runs["root"]
+    out = root / "busy"
+    out.mkdir()
+    (out / "train.log").write_text("the first run's log\n")
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, time; from espnet_sniper.run_lock import lock_output_dir\n"
+         f"lock = lock_output_dir('{out}'); print('locked', flush=True); time.sleep(600)"],
+        stdout=subprocess.PIPE, text=True, cwd=REPO,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        run = make_run(tiny_data, root, "busy", sniper_conf=SNIPER_CONF).start()
+        assert run.wait() != 0
+        assert "is in use by another training" in run.text()
+        assert f"pid {holder.pid} " in run.text()
+        assert sorted(p.name for p in out.iterdir()) == [".train.lock", "train.log"]
+        assert (out / "train.log").read_text() == "the first run's log\n"
+    finally:
+        holder.kill()
+        holder.wait()
+    # SIGKILL released the lock: the directory can be trained in again
+    from espnet_sniper.run_lock import lock_output_dir
+
+    lock_output_dir(out).close()

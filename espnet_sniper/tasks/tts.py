@@ -1,18 +1,22 @@
 """SniperTTSTask: ESPnet's TTS task, trained by SniperTrainer.
 
-Only two things differ from ``espnet2.tasks.tts.TTSTask``: the trainer, and that a bad
-``sniper_conf`` stops the run right after argument parsing (and a model it cannot prune
-right after the model is built), before ESPnet creates or writes anything in the output
-directory.
+Three things differ from ``espnet2.tasks.tts.TTSTask``: the trainer; a bad ``sniper_conf``
+stops the run right after argument parsing (and a model it cannot prune right after the
+model is built), before ESPnet writes anything in the output directory; and a training
+refuses to start in an output directory where another one is running.
 """
 
 import argparse
+import shutil
 import sys
+from pathlib import Path
 from typing import Optional, Sequence
 
 from espnet2.tasks.tts import TTSTask
+from espnet2.train.distributed_utils import get_rank
 from espnet_sniper.config import SniperConfigError, parse_sniper_conf
 from espnet_sniper.masks import prunable_parameters
+from espnet_sniper.run_lock import LOCK_FILE, OutputDirInUse, lock_output_dir
 from espnet_sniper.trainer import SniperTrainer
 
 
@@ -32,6 +36,26 @@ class SniperTTSTask(TTSTask):
         except SniperConfigError as e:
             sys.exit(f"error: {e}")
         super().main(args=args)
+
+    @classmethod
+    def main_worker(cls, args: argparse.Namespace):
+        if args.collect_stats or get_rank(args.dist_rank, args.dist_launcher) not in (None, 0):
+            return super().main_worker(args)
+        # the first process of a training holds the output directory's lock
+        output_dir = Path(args.output_dir)
+        created = not output_dir.exists()
+        output_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            lock = lock_output_dir(output_dir)
+        except OutputDirInUse as e:
+            sys.exit(f"error: {e}")
+        try:
+            super().main_worker(args)
+        finally:
+            lock.close()
+            if created and [p.name for p in output_dir.iterdir()] == [LOCK_FILE]:
+                # stopped before ESPnet wrote anything: leave no trace
+                shutil.rmtree(output_dir)
 
     @classmethod
     def build_model(cls, args: argparse.Namespace):

@@ -7,4 +7,6 @@ if [ ! -x "${root}/.venv/bin/python" ]; then
     exit 1
 fi
 export PATH=${root}/.venv/bin:${PATH}
+# The cached environment may be shared by several clones: this checkout's package first.
+export PYTHONPATH=${root}${PYTHONPATH:+:${PYTHONPATH}}
 export PYTHONIOENCODING=utf-8

@@ -52,6 +52,8 @@ f0max=400
 teacher_config=conf/train_tacotron2_teacher.yaml
 teacher_model_tag=       # a model-zoo Tacotron2 instead of training one (needs network)
 min_focus_rate=0.5       # utterances whose attention focus is below this are reported
+teacher_durations=mas    # mas: monotonic alignment search (every token >= 1 frame);
+                         # argmax: ESPnet's duration calculator (tts.sh's teacher forcing)
 # training
 train_config=conf/train_sniper.yaml
 tag=                     # experiment name (default: from the config's file name)
@@ -86,6 +88,10 @@ case ${feats_type} in
     raw) ;;
     fbank) die "--feats_type fbank (kaldiio feature dumps) is not implemented yet; use raw" ;;
     *) die "--feats_type must be raw, got ${feats_type}" ;;
+esac
+case ${teacher_durations} in
+    mas|argmax) ;;
+    *) die "--teacher_durations must be mas or argmax, got ${teacher_durations}" ;;
 esac
 
 token_list=data/token_list/${g2p}/tokens.txt

@@ -4,7 +4,8 @@
 For every utterance: one duration per token plus one for <sos/eos>, and a sum equal to
 the number of feature frames (``n_samples // n_shift + 1``, ESPnet's centred STFT);
 otherwise the run stops, naming the utterances. Reports ESPnet's focus rate (the mean over
-decoder steps of the largest attention weight; near 1 for a sharp, diagonal alignment).
+decoder steps of the largest attention weight; near 1 for a sharp, diagonal alignment) and
+the share of tokens that got no frame at all (FastSpeech2 never hears those).
 Good durations are written to ``<data_dir>/durations``, where FastSpeech2 reads them.
 """
 
@@ -53,11 +54,13 @@ def main(argv=None) -> None:
                 errors.append(f"{data_dir}: {uid}: negative duration")
         low = sorted(u for u, f in focus.items() if f < args.min_focus_rate)
         rates = list(focus.values())
+        tokens = [d for durs in durations.values() for d in durs]
         report["sets"][data_dir.name] = {
             "utterances": len(durations),
             "focus_rate_mean": statistics.fmean(rates),
             "focus_rate_median": statistics.median(rates),
             f"share_focus_rate_at_least_{args.min_focus_rate}": 1 - len(low) / len(rates),
+            "share_zero_frame_tokens": sum(d == 0 for d in tokens) / len(tokens),
             "low_focus_utterances": low,
         }
         if low:
@@ -74,7 +77,8 @@ def main(argv=None) -> None:
     for name, s in report["sets"].items():
         print(f"alignment {name}: {s['utterances']} utterances, focus rate mean "
               f"{s['focus_rate_mean']:.3f}, {len(s['low_focus_utterances'])} below "
-              f"{args.min_focus_rate}", file=sys.stderr)
+              f"{args.min_focus_rate}, {100 * s['share_zero_frame_tokens']:.1f} % of tokens "
+              "with 0 frames", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -1,16 +1,32 @@
 #!/usr/bin/env python3
 """Prove that a packed model is a plain ESPnet model-zoo package.
 
-Unpacks the zip with espnet_model_zoo into a temporary directory and synthesizes a
-sentence with stock ESPnet's Text2Speech, with espnet_sniper made unimportable.
+Refuses a zip with a member that would land outside the directory it is unpacked into
+(an absolute path, a ``..`` component, a symbolic link), then unpacks it with
+espnet_model_zoo into a temporary directory and synthesizes a sentence with stock ESPnet's
+Text2Speech, with espnet_sniper made unimportable.
 """
 
 import argparse
+import stat
 import sys
 import tempfile
-from pathlib import Path
+import zipfile
+from pathlib import Path, PurePosixPath
 
 sys.modules["espnet_sniper"] = None  # a user of the package has only stock ESPnet
+
+
+def unsafe_members(path: Path) -> list:
+    """Members of the zip at ``path`` that could write outside the unpacking directory."""
+    bad = []
+    with zipfile.ZipFile(path) as z:
+        for info in z.infolist():
+            name = PurePosixPath(info.filename.replace("\\", "/"))
+            is_link = stat.S_ISLNK(info.external_attr >> 16)
+            if name.is_absolute() or ".." in name.parts or ":" in info.filename or is_link:
+                bad.append(info.filename)
+    return bad
 
 
 def main(argv=None) -> None:
@@ -20,6 +36,12 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     if not args.zip.is_file():
         sys.exit(f"error: {args.zip} does not exist")
+    if not zipfile.is_zipfile(args.zip):
+        sys.exit(f"error: {args.zip} is not a zip file")
+    bad = unsafe_members(args.zip)
+    if bad:
+        sys.exit(f"error: {args.zip} is refused: member(s) {bad[:5]} would be written outside "
+                 "the directory it is unpacked into (absolute path, '..' or a link)")
 
     from espnet2.bin.tts_inference import Text2Speech
     from espnet_model_zoo.downloader import ModelDownloader

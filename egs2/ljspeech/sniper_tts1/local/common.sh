@@ -43,13 +43,19 @@ split_keys() {
     awk -v n="${n}" -v p="${prefix}" '{ print $1 " " $1 > (p "." ((NR - 1) % n + 1)) }' "${scp}"
 }
 
-# _data_args SET PREFIX WITH_DURATIONS: ESPnet's --{train,valid}_data_path_and_name_and_type.
+# _data_args SET PREFIX WITH_DURATIONS [PROSODY_DIR]: ESPnet's
+# --{train,valid}_data_path_and_name_and_type; PROSODY_DIR holds pitch.scp and energy.scp
+# written by the statistics stage, so training does not run dio on every batch.
 _data_args() {
-    local dset=$1 prefix=$2 durations=$3
+    local dset=$1 prefix=$2 durations=$3 prosody=${4:-}
     echo "--${prefix}_data_path_and_name_and_type data/${dset}/text,text,text"
     echo "--${prefix}_data_path_and_name_and_type data/${dset}/wav.scp,speech,sound"
     if [ "${durations}" = true ]; then
         echo "--${prefix}_data_path_and_name_and_type data/${dset}/durations,durations,text_int"
+    fi
+    if [ -n "${prosody}" ]; then
+        echo "--${prefix}_data_path_and_name_and_type ${prosody}/pitch.scp,pitch,npy"
+        echo "--${prefix}_data_path_and_name_and_type ${prosody}/energy.scp,energy,npy"
     fi
 }
 
@@ -66,7 +72,7 @@ collect_stats() {
     for n in $(seq "${nj}"); do
         [ -s "${logdir}/train.${n}" ] && [ -s "${logdir}/dev.${n}" ] || continue
         # shellcheck disable=SC2046
-        python -m "${module}" --collect_stats true --write_collected_feats false \
+        python -m "${module}" --collect_stats true --write_collected_feats "${fastspeech2}" \
             --use_preprocessor true --config "${config}" --output_dir "${logdir}/stats.${n}" \
             --ngpu 0 --normalize none --pitch_normalize none --energy_normalize none \
             "${text_args[@]}" "${fbank_args[@]}" "${extra[@]}" \
@@ -89,8 +95,9 @@ collect_stats() {
 # run_training MODULE CONFIG OUT_DIR STATS_DIR FASTSPEECH2: resumable; logs to OUT_DIR/train.log.
 run_training() {
     local module=$1 config=$2 out=$3 stats=$4 fastspeech2=$5
-    local extra=()
+    local extra=() prosody_train= prosody_valid=
     if [ "${fastspeech2}" = true ]; then
+        prosody_train=${stats}/train/collect_feats prosody_valid=${stats}/valid/collect_feats
         extra=("${prosody_args[@]}"
             --pitch_normalize_conf "stats_file=${stats}/train/pitch_stats.npz"
             --energy_normalize_conf "stats_file=${stats}/train/energy_stats.npz")
@@ -109,7 +116,8 @@ run_training() {
     "${launcher[@]}" python -m "${module}" --config "${config}" --output_dir "${out}" \
         --ngpu "${ngpu}" --resume true --use_preprocessor true "${text_args[@]}" "${fbank_args[@]}" \
         --normalize global_mvn --normalize_conf "stats_file=${stats}/train/feats_stats.npz" \
-        "${extra[@]}" $(_data_args train train "${fastspeech2}") $(_data_args dev valid "${fastspeech2}") \
+        "${extra[@]}" $(_data_args train train "${fastspeech2}" "${prosody_train}") \
+        $(_data_args dev valid "${fastspeech2}" "${prosody_valid}") \
         --train_shape_file "${stats}/train/text_shape.${token_type}" \
         --train_shape_file "${stats}/train/speech_shape" \
         --valid_shape_file "${stats}/valid/text_shape.${token_type}" \
@@ -145,7 +153,7 @@ align_set() {
     rm -rf "${out}"
     run_jobs align "${data}" "${logdir}" env OMP_NUM_THREADS=1 python local/teacher_align.py \
         --train_config "${config}" --model_file "${model}" --data_dir "${data}" \
-        --ngpu "$(_job_ngpu)"
+        --ngpu "$(_job_ngpu)" --method "${teacher_durations}"
     sort "${logdir}"/output.*/durations > "${out}/durations"
     sort "${logdir}"/output.*/focus_rates > "${out}/focus_rates"
 }

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import yaml
 
+from kaldi_dir import write_text
+
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -33,7 +35,7 @@ def main(argv=None) -> None:
         sys.exit(f"error: {args.tag} is a {config.get('tts')} model; the teacher must be "
                  f"a Tacotron2 (its attention gives the durations)")
     env = args.out_dir / "pretrained.env"
-    env.write_text(f"pretrained_model_file={shlex.quote(files['model_file'])}\n"
+    write_text(env, f"pretrained_model_file={shlex.quote(files['model_file'])}\n"
                    f"pretrained_train_config={shlex.quote(files['train_config'])}\n")
     print(f"teacher {args.tag}: {files['model_file']}", file=sys.stderr)
 

@@ -1,12 +1,18 @@
 #!/usr/bin/env python3
 """Teacher-forced decoding of a data set with a Tacotron2 teacher -> token durations.
 
-Uses ESPnet's ``Text2Speech`` with ``use_teacher_forcing=True`` and its duration
-calculator, as ``espnet2.bin.tts_inference --use_teacher_forcing true`` does, but without
-the per-utterance attention plots and Griffin-Lim waveforms that make the latter slow.
-A teacher with reduction factor r attends once per r frames: its durations are multiplied
-by r and the frames its decoder dropped at the end (fewer than r) go to <sos/eos>, so that
-every utterance's durations sum to its number of feature frames.
+Uses ESPnet's ``Text2Speech`` with ``use_teacher_forcing=True``, as
+``espnet2.bin.tts_inference --use_teacher_forcing true`` does, but without the
+per-utterance attention plots and Griffin-Lim waveforms that make the latter slow.
+Durations come from the attention by one of two methods (``--method``):
+
+- ``mas``: monotonic alignment search over the attention spread to frames (every token
+  gets at least one frame; see monotonic_alignment.py);
+- ``argmax``: ESPnet's duration calculator (the token with the most attention per decoder
+  step), times the reduction factor r, the frames the decoder dropped at the end (fewer
+  than r) going to <sos/eos>.
+
+Either way every utterance's durations sum to its number of feature frames.
 
 Writes ``<output_dir>/durations`` and ``<output_dir>/focus_rates`` (``id values`` lines).
 """
@@ -19,6 +25,7 @@ import soundfile
 import torch
 
 from kaldi_dir import read_table, write_lines
+from monotonic_alignment import frame_attention, monotonic_durations
 
 
 def main(argv=None) -> None:
@@ -29,6 +36,7 @@ def main(argv=None) -> None:
     parser.add_argument("--key_file", type=Path, help="only these utterances")
     parser.add_argument("--output_dir", type=Path, required=True)
     parser.add_argument("--ngpu", type=int, default=0)
+    parser.add_argument("--method", choices=("mas", "argmax"), default="mas")
     args = parser.parse_args(argv)
     for f in (args.train_config, args.model_file):
         if not f.is_file():
@@ -52,14 +60,17 @@ def main(argv=None) -> None:
         speech, _ = soundfile.read(wavs[uid], dtype="float32")
         with torch.no_grad():
             out = tts(texts[uid], speech=torch.from_numpy(speech))
-        steps = out["duration"].long().cpu()
+        att_w = out["att_w"].float().cpu().numpy()
         frames = len(speech) // hop + 1
-        durs = steps * r
-        extra = frames - int(durs.sum())
-        if not 0 <= extra < r:
-            sys.exit(f"error: {uid}: the teacher decoded {int(steps.sum())} steps of {r} frames "
-                     f"for {frames} feature frames; its config does not match the features")
-        durs[-1] += extra
+        try:
+            attention = frame_attention(att_w, r, frames)
+            if args.method == "mas":
+                durs = monotonic_durations(attention)
+            else:
+                durs = out["duration"].long().cpu().numpy() * r
+                durs[-1] += frames - durs.sum()
+        except ValueError as e:
+            sys.exit(f"error: {uid}: {e}; is the teacher's feature config that of the data?")
         durations.append(f"{uid} {' '.join(map(str, durs.tolist()))}")
         focus_rates.append(f"{uid} {float(out['focus_rate']):.5f}")
         if i % 100 == 0:

@@ -1,0 +1,296 @@
+#!/usr/bin/env python3
+"""SIGKILL the recipe's SNIPER training at many moments; resume; compare with an unbroken run.
+
+A small corpus is prepared once with the recipe's stages 1-5 (a one-epoch teacher is
+enough: only the training is under test). Then the training stage (``run.sh --stage 6``,
+which resumes) runs once uninterrupted as the reference, and for each trial it is started,
+its whole process group is SIGKILLed at a chosen moment, as a pre-empted job is, and the
+same command is run again. A trial passes when the resumed run ends with the reference's
+weights bit for bit (last epoch and the averaged model) and left no temporary file.
+
+Kill moments, cycled over the trials (the delays are random, seeded):
+  scoring          during SNIP scoring, before the SNIPER state exists
+  mid_epoch        inside a training epoch
+  sparsity_change  right after an epoch whose successor has another sparsity
+  saving_checkpoint  while the trainer has checkpoint.pth open for writing
+  saving_epoch_file  while it has <N>epoch.pth open for writing
+  random           anywhere in the reference run's duration
+
+    python benchmarks/kill_resume.py --quick     # 6 trials, one of each kind
+    python benchmarks/kill_resume.py             # 20 trials
+
+Writes benchmarks/results/kill_resume.json: every trial (kind, when, what the resume
+reported, pass or fail and why) and the counts.
+"""
+
+import argparse
+import json
+import os
+import platform
+import random
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+from typing import Callable, Dict, List, Optional
+
+import torch
+import yaml
+
+from espnet_sniper.fileio import atomic_write_text
+
+REPO = Path(__file__).resolve().parents[1]
+RECIPE = REPO / "egs2" / "ljspeech" / "sniper_tts1"
+KINDS = ["scoring", "mid_epoch", "sparsity_change", "saving_checkpoint",
+         "saving_epoch_file", "random"]
+MAX_EPOCH = 4
+SCHEDULE = {0: 40, 1: 20, 2: 10, 3: 0}  # a sparsity change at every epoch boundary
+
+
+def prepare(work: Path, num_utts: int) -> Path:
+    """A copy of the recipe with stages 1-5 done on a small generated corpus."""
+    recipe = work / "sniper_tts1"
+    if (recipe / "prepared").exists():
+        return recipe
+    shutil.rmtree(recipe, ignore_errors=True)
+    shutil.copytree(RECIPE, recipe, symlinks=True,
+                    ignore=shutil.ignore_patterns("data", "dump", "exp", "downloads"))
+    (recipe / "conf").unlink()
+    (recipe / "conf").symlink_to(REPO / "conf")
+    (recipe / "path.sh").write_text(
+        f"export PATH={REPO}/.venv/bin:$PATH\nexport PYTHONPATH={REPO}\n")
+    teacher = yaml.safe_load((REPO / "conf/mini/train_tacotron2_teacher.yaml").read_text())
+    teacher.update(max_epoch=1, num_att_plot=0)
+    (recipe / "teacher.yaml").write_text(yaml.safe_dump(teacher, sort_keys=False))
+    student = yaml.safe_load((REPO / "conf/mini/train_sniper.yaml").read_text())
+    student.update(max_epoch=MAX_EPOCH)
+    student["sniper_conf"].update(schedule=SCHEDULE, score_batches=3)
+    (recipe / "student.yaml").write_text(yaml.safe_dump(student, sort_keys=False))
+    subprocess.run(stage_command(1, 5, "prepare") + ["--mini_num_utts", str(num_utts)],
+                   cwd=recipe, check=True, env=env())
+    (recipe / "prepared").touch()
+    return recipe
+
+
+def stage_command(first: int, last: int, tag: str) -> List[str]:
+    return ["./run.sh", "--mini", "true", "--stage", str(first), "--stop_stage", str(last),
+            "--teacher_config", "teacher.yaml", "--train_config", "student.yaml",
+            "--tag", tag]
+
+
+def env() -> Dict[str, str]:
+    return dict(os.environ, OMP_NUM_THREADS="1")
+
+
+def trainer_pid(tag: str) -> Optional[int]:
+    """The training process's pid (run.sh's python child), from /proc."""
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmd = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"espnet_sniper.bin.tts_train" in cmd and f"exp/{tag}".encode() in cmd:
+            return int(proc.name)
+    return None
+
+
+def writing(pid: int, name: str) -> bool:
+    """Whether process ``pid`` has a file whose path ends with ``name`` open for writing."""
+    try:
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            if os.readlink(fd).endswith(name):
+                flags = Path(f"/proc/{pid}/fdinfo/{fd.name}").read_text().split("flags:")[1]
+                if int(flags.split()[0], 8) & (os.O_WRONLY | os.O_RDWR):
+                    return True
+    except (OSError, IndexError):
+        pass
+    return False
+
+
+class Training:
+    """One ``run.sh --stage 6`` in its own process group."""
+
+    def __init__(self, recipe: Path, tag: str):
+        self.recipe, self.tag = recipe, tag
+        self.log = recipe / "exp" / tag / "train.log"
+        self.offset = self.log.stat().st_size if self.log.exists() else 0
+        self.proc = subprocess.Popen(stage_command(6, 6, tag), cwd=recipe, env=env(),
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                     start_new_session=True)
+        self.started = time.time()
+
+    def text(self) -> str:
+        """What this run (not an earlier one) appended to train.log."""
+        try:
+            with open(self.log, encoding="utf-8", errors="replace") as f:
+                f.seek(self.offset)
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+    def wait_until(self, predicate: Callable[[], bool], timeout: float = 900) -> bool:
+        end = time.time() + timeout
+        while self.proc.poll() is None and time.time() < end:
+            if predicate():
+                return True
+            time.sleep(0.001)
+        return False
+
+    def kill(self) -> None:
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+
+
+def final_weights(exp: Path) -> Dict[str, Dict[str, torch.Tensor]]:
+    return {name: torch.load(exp / name, map_location="cpu", weights_only=True)
+            for name in (f"{MAX_EPOCH}epoch.pth", "valid.loss.ave.pth")}
+
+
+def differences(a, b) -> List[str]:
+    found = []
+    for name in a:
+        for key in a[name]:
+            if key not in b[name] or not torch.equal(a[name][key], b[name][key]):
+                found.append(f"{name}:{key}")
+    return found
+
+
+def kill_plan(kind: str, rng: random.Random, reference_seconds: float):
+    """(description, predicate maker) for one trial of ``kind``."""
+    epoch = rng.randint(1, MAX_EPOCH - 1)
+    if kind == "scoring":
+        delay = rng.uniform(0.0, 1.5)
+        return f"{delay:.2f} s into SNIP scoring", lambda t: _after(t, "SNIP scoring", delay)
+    if kind == "mid_epoch":
+        delay = rng.uniform(0.5, 2.5)
+        marker = "SNIPER: saved scores" if epoch == 1 else f"{epoch - 1}epoch results"
+        return (f"{delay:.2f} s into epoch {epoch}", lambda t: _after(t, marker, delay))
+    if kind == "sparsity_change":
+        delay = rng.uniform(0.0, 0.3)
+        return (f"{delay:.2f} s after epoch {epoch} (sparsity {SCHEDULE[epoch - 1]} -> "
+                f"{SCHEDULE[epoch]} next)", lambda t: _after(t, f"{epoch}epoch results", delay))
+    if kind in ("saving_checkpoint", "saving_epoch_file"):
+        name = "checkpoint.pth" if kind == "saving_checkpoint" else f"{epoch}epoch.pth"
+
+        def saving(t: Training) -> Callable[[], bool]:
+            pid: List[int] = []
+
+            def predicate() -> bool:
+                if not pid:
+                    pid.extend(p for p in [trainer_pid(t.tag)] if p is not None)
+                return bool(pid) and writing(pid[0], f"/{name}")
+            return predicate
+        return f"while {name} of epoch {epoch} is open for writing", saving
+    delay = rng.uniform(0.0, reference_seconds)
+    return f"{delay:.1f} s after the start", lambda t: (lambda: time.time() - t.started > delay)
+
+
+def _after(t: Training, marker: str, delay: float) -> Callable[[], bool]:
+    seen = []
+
+    def predicate() -> bool:
+        if not seen and marker in t.text():
+            seen.append(time.time())
+        return bool(seen) and time.time() - seen[0] >= delay
+    return predicate
+
+
+def run_trial(recipe: Path, index: int, kind: str, rng: random.Random,
+              reference, reference_seconds: float) -> Dict:
+    tag = f"trial{index:02d}_{kind}"
+    shutil.rmtree(recipe / "exp" / tag, ignore_errors=True)
+    when, make_predicate = kill_plan(kind, rng, reference_seconds)
+    first = Training(recipe, tag)
+    hit = first.wait_until(make_predicate(first))
+    if first.proc.poll() is None:
+        first.kill()
+    killed_after = time.time() - first.started
+    result = {"trial": index, "kind": kind, "planned": when, "killed": hit,
+              "killed_after_seconds": round(killed_after, 2)}
+    if not hit:
+        result.update(passed=False, why="the kill point was not reached before the run ended")
+        return result
+    exp = recipe / "exp" / tag
+    leftovers = sorted(str(p.relative_to(exp)) for p in exp.rglob("*.tmp"))
+    second = Training(recipe, tag)
+    rc = second.proc.wait()
+    text = second.text()
+    result["resume_reported"] = [msg for msg in (
+        "resuming from", "starting from epoch 1", "writing it again",
+        "The training was resumed using", "SNIP scoring") if msg in text]
+    if rc != 0:
+        result.update(passed=False, why=f"the resumed run failed (rc {rc}); see {exp}/train.log")
+        return result
+    diff = differences(reference, final_weights(exp))
+    result.update(
+        temporary_files_left=leftovers,
+        bit_identical=not diff,
+        passed=not diff and not leftovers,
+        why="" if not diff and not leftovers else
+        (f"{len(diff)} tensors differ, e.g. {diff[:3]}" if diff else f"left {leftovers}"),
+    )
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="one trial of each kind")
+    parser.add_argument("--trials", type=int, default=20)
+    parser.add_argument("--num_utts", type=int, default=40, help="size of the corpus")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--work_dir", type=Path,
+                        default=Path(tempfile.gettempdir()) / "espnet_sniper_kill_resume")
+    parser.add_argument("--out", type=Path, default=REPO / "benchmarks/results/kill_resume.json")
+    args = parser.parse_args()
+    trials = len(KINDS) if args.quick else args.trials
+    if trials < 1:
+        parser.error("--trials must be at least 1")
+
+    recipe = prepare(args.work_dir, args.num_utts)
+    shutil.rmtree(recipe / "exp" / "reference", ignore_errors=True)
+    start = time.time()
+    reference_run = Training(recipe, "reference")
+    if reference_run.proc.wait() != 0:
+        raise SystemExit(f"error: the reference run failed: see {reference_run.log}")
+    reference_seconds = time.time() - start
+    reference = final_weights(recipe / "exp" / "reference")
+
+    rng = random.Random(args.seed)
+    results = []
+    for i in range(trials):
+        kind = KINDS[i % len(KINDS)]
+        results.append(run_trial(recipe, i, kind, rng, reference, reference_seconds))
+        print(json.dumps(results[-1]), flush=True)
+        write(args.out, results, reference_seconds, args)
+
+
+def write(out: Path, results: List[Dict], reference_seconds: float, args) -> None:
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO,
+                            capture_output=True, text=True).stdout.strip()
+    by_kind = {k: {"tried": sum(r["kind"] == k for r in results),
+                   "passed": sum(r["kind"] == k and r["passed"] for r in results)}
+               for k in KINDS}
+    summary = {
+        "benchmark": "kill_resume",
+        "date": date.today().isoformat(),
+        "commit": commit,
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+        "versions": {"torch": torch.__version__},
+        "setup": {"corpus_utterances": args.num_utts, "max_epoch": MAX_EPOCH,
+                  "schedule": SCHEDULE, "reference_run_seconds": round(reference_seconds, 1)},
+        "tried": len(results),
+        "passed": sum(r["passed"] for r in results),
+        "by_kind": by_kind,
+        "failed": [r for r in results if not r["passed"]],
+        "trials": results,
+    }
+    atomic_write_text(out, json.dumps(summary, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
