@@ -39,7 +39,28 @@ def step_overhead_table(data: dict) -> list:
     return lines + [""]
 
 
-TABLES = {"step_overhead.json": step_overhead_table}
+def kill_resume_table(data: dict) -> list:
+    setup = data["setup"]
+    lines = [
+        f"Kill and resume (`benchmarks/kill_resume.py`, {data['date']}, commit {data['commit']}, "
+        f"{data['machine']['cpus']} CPUs): the recipe's training stage (SNIPER "
+        f"{', '.join(f'{v} %' for v in setup['schedule'].values())} over {setup['max_epoch']} "
+        f"epochs, {setup['corpus_utterances']}-utterance corpus) SIGKILLed, process group and "
+        f"all, then rerun; a trial passes when the rerun ends with the uninterrupted run's "
+        f"weights bit for bit and no temporary file is left. **{data['passed']} of "
+        f"{data['tried']} passed.**",
+        "",
+        "| killed | tried | passed |",
+        "|---|---:|---:|",
+    ]
+    for kind, n in data["by_kind"].items():
+        lines.append(f"| {kind.replace('_', ' ')} | {n['tried']} | {n['passed']} |")
+    for failure in data["failed"]:
+        lines.append(f"\nFailed: trial {failure['trial']} ({failure['planned']}): {failure['why']}")
+    return lines + [""]
+
+
+TABLES = {"step_overhead.json": step_overhead_table, "kill_resume.json": kill_resume_table}
 
 
 def main() -> None:

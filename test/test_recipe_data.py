@@ -1,6 +1,7 @@
 """The recipe's data stages on good and bad corpora: each problem gets a clear stop that
 names the utterance, file or line, and leaves existing outputs untouched."""
 
+import json
 import os
 import shutil
 import stat
@@ -165,3 +166,47 @@ def test_not_a_zip_is_refused(tmp_path):
     (tmp_path / "model.zip").write_text("not a zip")
     done = run("check_package.py", "--zip", tmp_path / "model.zip", cwd=tmp_path)
     assert done.returncode != 0 and "is not a zip file" in done.stderr
+
+
+def _durations_for(train: Path, n_shift: int = 256) -> dict:
+    """Durations that sum to each utterance's frames: all on the first token."""
+    durations = {}
+    for line in (train / "wav.scp").read_text().splitlines():
+        uid, wav = line.split(" ", 1)
+        frames = soundfile.info(wav).frames // n_shift + 1
+        durations[uid] = [frames, 0, 0]
+    return durations
+
+
+def _write_align(align: Path, durations: dict) -> None:
+    align.mkdir(parents=True)
+    (align / "durations").write_text(
+        "".join(f"{u} {' '.join(map(str, d))}\n" for u, d in durations.items()))
+    (align / "focus_rates").write_text("".join(f"{u} 0.9\n" for u in durations))
+
+
+def test_durations_that_miss_the_frame_count_stop_the_run(mini_corpus, tmp_path):
+    train, uid, _ = prepared(mini_corpus, tmp_path)
+    good = _durations_for(train)
+    (train / "durations").write_text("previous stage-4 output\n")
+    bad = dict(good, **{uid: [good[uid][0] - 1, 0, 0]})
+    _write_align(tmp_path / "align", bad)
+    args = ("--data_dirs", train, "--align_dirs", tmp_path / "align", "--n_shift", 256,
+            "--report", tmp_path / "quality.json")
+    done = run("check_durations.py", *args, cwd=tmp_path)
+    assert done.returncode != 0
+    assert f"{uid}: durations sum to {good[uid][0] - 1}, the features have {good[uid][0]}" \
+        in done.stderr
+    assert (train / "durations").read_text() == "previous stage-4 output\n"  # untouched
+    assert not (tmp_path / "quality.json").exists()
+
+    (tmp_path / "align" / "durations").unlink()
+    (tmp_path / "align" / "focus_rates").unlink()
+    (tmp_path / "align").rmdir()
+    _write_align(tmp_path / "align", good)
+    done = run("check_durations.py", *args, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    report = json.loads((tmp_path / "quality.json").read_text())["sets"]["train"]
+    assert report["share_zero_frame_tokens"] == pytest.approx(2 / 3)
+    assert (train / "durations").read_text().split("\n")[0].split()[1:] == \
+        list(map(str, good[sorted(good)[0]]))

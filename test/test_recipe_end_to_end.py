@@ -90,3 +90,33 @@ def test_rerunning_a_stage_alone_works(recipe_run):
                            cwd=work, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stderr[-3000:]
     assert "stage 8: " in again.stderr and "stage 7: " not in again.stderr
+
+
+def test_fbank_dumps_features_and_trains_synthesizes_and_packs(recipe_run):
+    work, done = recipe_run
+    assert done.returncode == 0
+    fbank = subprocess.run(
+        ["./run.sh", "--mini", "true", "--mini_num_utts", "24", "--stage", "5",
+         "--feats_type", "fbank", "--train_config", "student.yaml", "--tag", "e2e_fbank"],
+        cwd=work, capture_output=True, text=True, timeout=900,
+        env=dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO)))
+    assert fbank.returncode == 0, fbank.stderr[-4000:]
+    import kaldiio
+    import numpy as np
+
+    # the dump holds the features the raw run's statistics stage computed, bit for bit
+    raw_feats = dict(line.split() for line in
+                     (work / "exp/fastspeech2_stats_raw/train/collect_feats/feats.scp")
+                     .read_text().splitlines())
+    dumped = kaldiio.load_scp(str(work / "dump/fbank/train/feats.scp"))
+    assert set(dumped) == set(raw_feats)
+    uid = sorted(dumped)[0]
+    assert np.array_equal(dumped[uid], np.load(work / raw_feats[uid]))
+    frames, dims = (work / "dump/fbank/train/feats_shape").read_text().split()[1].split(",")
+    assert (int(frames), int(dims)) == dumped[uid].shape
+    exp = work / "exp" / "e2e_fbank"
+    config = yaml.safe_load((exp / "config.yaml").read_text())
+    assert config["feats_extract"] is None and config["odim"] == 80  # no front end
+    assert "kaldi_ark" in str(config["train_data_path_and_name_and_type"])
+    assert len(list((exp / "decode_eval" / "wav").glob("*.wav"))) == 1
+    assert "package ok" in fbank.stderr

@@ -15,7 +15,7 @@
 #   5 statistics   feature, pitch and energy statistics
 #   6 training     FastSpeech2 with SNIPER (--train_config)
 #   7 synthesis    the eval set, Griffin-Lim or --vocoder_tag
-#   8 scoring      mel-cepstral distortion and log-F0 error -> exp/<tag>/RESULTS.md
+#   8 scoring      mel-cepstral distortion and log-F0 error -> exp/<tag>/RESULTS.md, mels.png
 #   9 packing      model-zoo zip, checked by unpacking and synthesizing in stock ESPnet
 set -euo pipefail
 
@@ -39,7 +39,8 @@ token_type=phn           # phonemes
 g2p=espeak_ng_english_us_vits   # or g2p_en_no_space (the paper's; needs nltk data)
 cleaner=tacotron         # ESPnet's text cleaner
 # features
-feats_type=raw           # raw: features computed on the fly (the paper's); fbank: not yet
+feats_type=raw           # raw: FastSpeech2 computes features on the fly (the paper's);
+                         # fbank: stage 5 dumps them to Kaldi archives (large corpora)
 n_fft=1024
 n_shift=256
 win_length=null
@@ -85,9 +86,8 @@ fi
 [ -f "${train_config}" ] || die "--train_config ${train_config} does not exist"
 [ -f "${teacher_config}" ] || die "--teacher_config ${teacher_config} does not exist"
 case ${feats_type} in
-    raw) ;;
-    fbank) die "--feats_type fbank (kaldiio feature dumps) is not implemented yet; use raw" ;;
-    *) die "--feats_type must be raw, got ${feats_type}" ;;
+    raw|fbank) ;;
+    *) die "--feats_type must be raw or fbank, got ${feats_type}" ;;
 esac
 case ${teacher_durations} in
     mas|argmax) ;;
@@ -164,17 +164,28 @@ fi
 if stage_on 5; then
     log "stage 5: statistics: features, pitch and energy (${feats_type}) -> ${fs2_stats_dir}"
     collect_stats espnet_sniper.bin.tts_train "${train_config}" "${fs2_stats_dir}" true
+    if [ "${feats_type}" = fbank ]; then
+        python local/dump_feats.py --feats_scp "${fs2_stats_dir}/train/collect_feats/feats.scp" \
+            --out_dir dump/fbank/train
+        python local/dump_feats.py --feats_scp "${fs2_stats_dir}/valid/collect_feats/feats.scp" \
+            --out_dir dump/fbank/dev
+    fi
 fi
 
 if stage_on 6; then
     log "stage 6: training: ${train_config} -> ${expdir}"
     [ -f "${fs2_stats_dir}/train/feats_stats.npz" ] || die "run stage 5 first"
+    [ "${feats_type}" = raw ] || [ -f dump/fbank/dev/feats.scp ] \
+        || die "no feature dump for --feats_type ${feats_type}: run stage 5 with it first"
     run_training espnet_sniper.bin.tts_train "${train_config}" "${expdir}" "${fs2_stats_dir}" true
 fi
 
 if stage_on 7; then
     log "stage 7: synthesis: data/eval with ${expdir}/${inference_model}"
-    vocoder_args=()
+    # Griffin-Lim's parameters: a raw model knows them, an fbank model (no front end) not
+    printf '%s\n' "fs: ${fs}" "n_fft: ${n_fft}" "n_shift: ${n_shift}" "win_length: ${win_length}" \
+        "n_mels: ${n_mels}" "fmin: ${fmin}" "fmax: ${fmax}" > "${expdir}/griffin_lim.yaml"
+    vocoder_args=(--vocoder_config "${expdir}/griffin_lim.yaml")
     if [ -n "${vocoder_tag}" ]; then
         vocoder_args=(--vocoder_tag "${vocoder_tag}")
     fi
@@ -188,23 +199,27 @@ if stage_on 8; then
     python local/score.py --ref_wav_scp data/eval/wav.scp --gen_wav_dir "${expdir}/decode_eval/wav" \
         --fs "${fs}" --f0min "${f0min}" --f0max "${f0max}" --train_config "${expdir}/config.yaml" \
         --out_dir "${expdir}"
+    python local/plot_mels.py --ref_wav_scp data/eval/wav.scp --gen_wav_dir "${expdir}/decode_eval/wav" \
+        --fs "${fs}" --n_fft "${n_fft}" --n_shift "${n_shift}" --n_mels "${n_mels}" --fmin "${fmin}" \
+        --fmax "${fmax}" --out "${expdir}/mels.png"
 fi
 
 if stage_on 9; then
     log "stage 9: packing: ${expdir}/packed/${tag}.zip"
     python local/make_model_card.py --exp_dir "${expdir}" --tag "${tag}" \
         --train_config "${expdir}/config.yaml" --inference_model "${inference_model}" \
-        --out "${expdir}/README.md"
+        --fs "${fs}" --out "${expdir}/README.md"
     mkdir -p "${expdir}/packed"
     python -m espnet2.bin.pack tts --train_config "${expdir}/config.yaml" \
         --model_file "${expdir}/${inference_model}" --option "${expdir}/README.md" \
         --option "${expdir}/RESULTS.md" --option "${expdir}/results.json" \
         --option "${fs2_stats_dir}/train/feats_stats.npz" \
         --option "${fs2_stats_dir}/train/pitch_stats.npz" \
-        --option "${fs2_stats_dir}/train/energy_stats.npz" \
+        --option "${fs2_stats_dir}/train/energy_stats.npz" --option "${expdir}/griffin_lim.yaml" \
         --outpath "${expdir}/packed/${tag}.partial.zip"
     mv "${expdir}/packed/${tag}.partial.zip" "${expdir}/packed/${tag}.zip"
-    python local/check_package.py --zip "${expdir}/packed/${tag}.zip"
+    python local/check_package.py --zip "${expdir}/packed/${tag}.zip" \
+        --vocoder_config "${expdir}/griffin_lim.yaml"
     if [ -n "${hf_repo}" ]; then
         python local/upload_hf.py --zip "${expdir}/packed/${tag}.zip" --repo "${hf_repo}"
     fi

@@ -32,6 +32,8 @@ def unsafe_members(path: Path) -> list:
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--zip", type=Path, required=True)
+    parser.add_argument("--vocoder_config", type=Path,
+                        help="Griffin-Lim parameters, for a model without a feature front end")
     parser.add_argument("--text", default="The quick brown fox jumps over the lazy dog.")
     args = parser.parse_args(argv)
     if not args.zip.is_file():
@@ -48,7 +50,8 @@ def main(argv=None) -> None:
 
     with tempfile.TemporaryDirectory() as cache:
         files = ModelDownloader(cachedir=cache).download_and_unpack(str(args.zip.resolve()))
-        tts = Text2Speech(**files)
+        vocoder = {"vocoder_config": str(args.vocoder_config)} if args.vocoder_config else {}
+        tts = Text2Speech(**files, **vocoder)
         wav = tts(args.text)["wav"]
         if wav is None or wav.numel() == 0 or not bool(wav.isfinite().all()):
             sys.exit(f"error: {args.zip} unpacked but synthesized no valid audio")

@@ -43,13 +43,18 @@ split_keys() {
     awk -v n="${n}" -v p="${prefix}" '{ print $1 " " $1 > (p "." ((NR - 1) % n + 1)) }' "${scp}"
 }
 
-# _data_args SET PREFIX WITH_DURATIONS [PROSODY_DIR]: ESPnet's
-# --{train,valid}_data_path_and_name_and_type; PROSODY_DIR holds pitch.scp and energy.scp
-# written by the statistics stage, so training does not run dio on every batch.
+# _data_args SET PREFIX WITH_DURATIONS [PROSODY_DIR [FEATS_DIR]]: ESPnet's
+# --{train,valid}_data_path_and_name_and_type. PROSODY_DIR holds pitch.scp and energy.scp
+# written by the statistics stage, so training does not run dio on every batch; FEATS_DIR
+# holds dumped features (--feats_type fbank) read instead of the waveforms.
 _data_args() {
-    local dset=$1 prefix=$2 durations=$3 prosody=${4:-}
+    local dset=$1 prefix=$2 durations=$3 prosody=${4:-} feats=${5:-}
     echo "--${prefix}_data_path_and_name_and_type data/${dset}/text,text,text"
-    echo "--${prefix}_data_path_and_name_and_type data/${dset}/wav.scp,speech,sound"
+    if [ -n "${feats}" ]; then
+        echo "--${prefix}_data_path_and_name_and_type ${feats}/feats.scp,speech,kaldi_ark"
+    else
+        echo "--${prefix}_data_path_and_name_and_type data/${dset}/wav.scp,speech,sound"
+    fi
     if [ "${durations}" = true ]; then
         echo "--${prefix}_data_path_and_name_and_type data/${dset}/durations,durations,text_int"
     fi
@@ -93,14 +98,23 @@ collect_stats() {
 }
 
 # run_training MODULE CONFIG OUT_DIR STATS_DIR FASTSPEECH2: resumable; logs to OUT_DIR/train.log.
+# FastSpeech2 reads the pitch and energy of the statistics stage and, with --feats_type
+# fbank, the dumped features (the teacher always reads waveforms).
 run_training() {
     local module=$1 config=$2 out=$3 stats=$4 fastspeech2=$5
-    local extra=() prosody_train= prosody_valid=
+    local extra=() prosody_train= prosody_valid= feats_train= feats_valid=
+    local features=("${fbank_args[@]}")
+    local shapes=("${stats}/train/speech_shape" "${stats}/valid/speech_shape")
     if [ "${fastspeech2}" = true ]; then
         prosody_train=${stats}/train/collect_feats prosody_valid=${stats}/valid/collect_feats
         extra=("${prosody_args[@]}"
             --pitch_normalize_conf "stats_file=${stats}/train/pitch_stats.npz"
             --energy_normalize_conf "stats_file=${stats}/train/energy_stats.npz")
+        if [ "${feats_type}" = fbank ]; then
+            feats_train=dump/fbank/train feats_valid=dump/fbank/dev
+            features=(--odim "${n_mels}")
+            shapes=("${feats_train}/feats_shape" "${feats_valid}/feats_shape")
+        fi
     fi
     local launcher=()
     if [ "${num_nodes}" -gt 1 ]; then
@@ -114,14 +128,14 @@ run_training() {
     log "training log: ${out}/train.log"
     # shellcheck disable=SC2046
     "${launcher[@]}" python -m "${module}" --config "${config}" --output_dir "${out}" \
-        --ngpu "${ngpu}" --resume true --use_preprocessor true "${text_args[@]}" "${fbank_args[@]}" \
+        --ngpu "${ngpu}" --resume true --use_preprocessor true "${text_args[@]}" "${features[@]}" \
         --normalize global_mvn --normalize_conf "stats_file=${stats}/train/feats_stats.npz" \
-        "${extra[@]}" $(_data_args train train "${fastspeech2}" "${prosody_train}") \
-        $(_data_args dev valid "${fastspeech2}" "${prosody_valid}") \
+        "${extra[@]}" $(_data_args train train "${fastspeech2}" "${prosody_train}" "${feats_train}") \
+        $(_data_args dev valid "${fastspeech2}" "${prosody_valid}" "${feats_valid}") \
         --train_shape_file "${stats}/train/text_shape.${token_type}" \
-        --train_shape_file "${stats}/train/speech_shape" \
+        --train_shape_file "${shapes[0]}" \
         --valid_shape_file "${stats}/valid/text_shape.${token_type}" \
-        --valid_shape_file "${stats}/valid/speech_shape" \
+        --valid_shape_file "${shapes[1]}" \
         >> "${out}/train.log" 2>&1 || die "training failed: see ${out}/train.log"
 }
 

@@ -52,6 +52,7 @@ def main(argv=None) -> None:
     parser.add_argument("--tag", required=True)
     parser.add_argument("--train_config", type=Path, required=True)
     parser.add_argument("--inference_model", required=True)
+    parser.add_argument("--fs", type=int, required=True, help="sample rate of the corpus")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
 
@@ -66,7 +67,7 @@ def main(argv=None) -> None:
         f"# {args.tag}: {conf['tts']} trained with espnet-sniper",
         "",
         f"An ESPnet text-to-speech model ({conf['tts']}, {n_params / 1e6:.2f} M parameters, "
-        f"{conf.get('g2p')} phonemes, {conf['feats_extract_conf'].get('fs')} Hz), trained by "
+        f"{conf.get('g2p')} phonemes, {args.fs} Hz), trained by "
         f"the espnet-sniper recipe egs2/ljspeech/sniper_tts1 on "
         f"{date.today().isoformat()}. It is a plain ESPnet model: stock ESPnet loads it.",
         "",
@@ -89,7 +90,7 @@ def main(argv=None) -> None:
         "from espnet_model_zoo.downloader import ModelDownloader",
         "from espnet2.bin.tts_inference import Text2Speech",
         f"files = ModelDownloader().download_and_unpack('{args.tag}.zip')",
-        "tts = Text2Speech(**files)",
+        "tts = Text2Speech(**files)  # an fbank model: add vocoder_config='griffin_lim.yaml'",
         "wav = tts('Hello world.')['wav']",
         "```",
         "",
