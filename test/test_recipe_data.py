@@ -210,3 +210,17 @@ def test_durations_that_miss_the_frame_count_stop_the_run(mini_corpus, tmp_path)
     assert report["share_zero_frame_tokens"] == pytest.approx(2 / 3)
     assert (train / "durations").read_text().split("\n")[0].split()[1:] == \
         list(map(str, good[sorted(good)[0]]))
+
+
+def test_run_sh_works_from_any_directory(tmp_path):
+    # the README's main job calls it from the repository root
+    script = str(RECIPE / "run.sh")
+    done = subprocess.run([script, "--help"], capture_output=True, text=True, cwd=REPO)
+    assert done.returncode == 0, done.stderr
+    assert "--feats_type=raw" in done.stdout and "--teacher_durations=mas" in done.stdout
+    done = subprocess.run([script, "--no_such_option", "1"], capture_output=True, text=True,
+                          cwd=tmp_path)
+    assert done.returncode != 0 and "unknown option --no_such_option" in done.stderr
+    done = subprocess.run([script, "--feats_type", "mfcc"], capture_output=True, text=True,
+                          cwd=tmp_path)
+    assert done.returncode != 0 and "--feats_type must be raw or fbank" in done.stderr

@@ -69,7 +69,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cd "${here}"
 . ./path.sh
 . ./local/common.sh
-parse_options "$0" "$@"
+parse_options "${here}/run.sh" "$@"
 
 if [ "${mini}" = true ]; then
     : "${db_root:=downloads/LJSpeech-mini}"
