@@ -6,7 +6,7 @@ enough: only the training is under test). Then the training stage (``run.sh --st
 which resumes) runs once uninterrupted as the reference, and for each trial it is started,
 its whole process group is SIGKILLed at a chosen moment, as a pre-empted job is, and the
 same command is run again. A trial passes when the resumed run ends with the reference's
-weights bit for bit (last epoch and the averaged model) and left no temporary file.
+weights bit for bit (last epoch and the averaged model) and no temporary file remains.
 
 Kill moments, cycled over the trials (the delays are random, seeded):
   scoring          during SNIP scoring, before the SNIPER state exists
@@ -119,19 +119,23 @@ class Training:
         self.recipe, self.tag = recipe, tag
         self.log = recipe / "exp" / tag / "train.log"
         self.offset = self.log.stat().st_size if self.log.exists() else 0
+        self.seen = ""
         self.proc = subprocess.Popen(stage_command(6, 6, tag), cwd=recipe, env=env(),
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                      start_new_session=True)
         self.started = time.time()
 
     def text(self) -> str:
-        """What this run (not an earlier one) appended to train.log."""
+        """What this run (not an earlier one) appended to train.log, read incrementally."""
         try:
-            with open(self.log, encoding="utf-8", errors="replace") as f:
+            with open(self.log, "rb") as f:
                 f.seek(self.offset)
-                return f.read()
+                new = f.read()
         except FileNotFoundError:
-            return ""
+            return self.seen
+        self.offset += len(new)
+        self.seen += new.decode("utf-8", errors="replace")
+        return self.seen
 
     def wait_until(self, predicate: Callable[[], bool], timeout: float = 900) -> bool:
         end = time.time() + timeout
@@ -186,7 +190,7 @@ def kill_plan(kind: str, rng: random.Random, reference_seconds: float):
                 return bool(pid) and writing(pid[0], f"/{name}")
             return predicate
         return f"while {name} of epoch {epoch} is open for writing", saving
-    delay = rng.uniform(0.0, reference_seconds)
+    delay = rng.uniform(0.0, 0.9 * reference_seconds)
     return f"{delay:.1f} s after the start", lambda t: (lambda: time.time() - t.started > delay)
 
 
@@ -216,17 +220,19 @@ def run_trial(recipe: Path, index: int, kind: str, rng: random.Random,
         result.update(passed=False, why="the kill point was not reached before the run ended")
         return result
     exp = recipe / "exp" / tag
-    leftovers = sorted(str(p.relative_to(exp)) for p in exp.rglob("*.tmp"))
+    result["temporary_files_after_kill"] = sorted(str(p.relative_to(exp))
+                                                  for p in exp.rglob("*.tmp"))
     second = Training(recipe, tag)
     rc = second.proc.wait()
     text = second.text()
     result["resume_reported"] = [msg for msg in (
         "resuming from", "starting from epoch 1", "writing it again",
-        "The training was resumed using", "SNIP scoring") if msg in text]
+        "The training was resumed using", "SNIP scoring", "removing") if msg in text]
     if rc != 0:
         result.update(passed=False, why=f"the resumed run failed (rc {rc}); see {exp}/train.log")
         return result
     diff = differences(reference, final_weights(exp))
+    leftovers = sorted(str(p.relative_to(exp)) for p in exp.rglob("*.tmp"))
     result.update(
         temporary_files_left=leftovers,
         bit_identical=not diff,

@@ -3,10 +3,12 @@
 The lock is an ``flock`` on ``<output_dir>/.train.lock``, held for the life of the
 training process: the kernel releases it when that process ends in any way, SIGKILL
 included, so a pre-empted job never leaves a stale lock behind. The file records who
-holds it, for the refusal message.
+holds it, for the refusal message. Whoever takes the lock also removes the temporary files
+a killed predecessor left mid-write: nobody else can be writing them.
 """
 
 import fcntl
+import logging
 import os
 import socket
 import time
@@ -43,3 +45,12 @@ def lock_output_dir(output_dir: Path) -> IO:
                  f"{time.strftime('%Y-%m-%d %H:%M:%S')}\n")
     handle.flush()
     return handle
+
+
+def remove_stale_temporaries(output_dir: Path) -> None:
+    """Delete the ``.*.tmp`` files of interrupted atomic writes; call holding the lock."""
+    output_dir = Path(output_dir)
+    for tmp in [*output_dir.glob(".*.tmp"), *output_dir.glob("sniper/.*.tmp")]:
+        # a module logger: ESPnet configures the root logger later, in main_worker
+        logging.getLogger(__name__).warning(f"removing {tmp}, left by a run that was killed while writing it")
+        tmp.unlink()

@@ -16,7 +16,12 @@ from espnet2.tasks.tts import TTSTask
 from espnet2.train.distributed_utils import get_rank
 from espnet_sniper.config import SniperConfigError, parse_sniper_conf
 from espnet_sniper.masks import prunable_parameters
-from espnet_sniper.run_lock import LOCK_FILE, OutputDirInUse, lock_output_dir
+from espnet_sniper.run_lock import (
+    LOCK_FILE,
+    OutputDirInUse,
+    lock_output_dir,
+    remove_stale_temporaries,
+)
 from espnet_sniper.trainer import SniperTrainer
 
 
@@ -49,6 +54,7 @@ class SniperTTSTask(TTSTask):
             lock = lock_output_dir(output_dir)
         except OutputDirInUse as e:
             sys.exit(f"error: {e}")
+        remove_stale_temporaries(output_dir)
         try:
             super().main_worker(args)
         finally:
