@@ -26,24 +26,21 @@ reported, pass or fail and why) and the counts.
 import argparse
 import json
 import os
-import platform
 import random
 import shutil
 import signal
 import subprocess
 import tempfile
 import time
-from datetime import date
 from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
 import torch
 import yaml
 
+from bench_common import REPO, RESULTS, copy_recipe, provenance, single_thread_env
 from espnet_sniper.fileio import atomic_write_text
 
-REPO = Path(__file__).resolve().parents[1]
-RECIPE = REPO / "egs2" / "ljspeech" / "sniper_tts1"
 KINDS = ["scoring", "mid_epoch", "sparsity_change", "saving_checkpoint",
          "saving_epoch_file", "random"]
 MAX_EPOCH = 4
@@ -55,13 +52,7 @@ def prepare(work: Path, num_utts: int) -> Path:
     recipe = work / "sniper_tts1"
     if (recipe / "prepared").exists():
         return recipe
-    shutil.rmtree(recipe, ignore_errors=True)
-    shutil.copytree(RECIPE, recipe, symlinks=True,
-                    ignore=shutil.ignore_patterns("data", "dump", "exp", "downloads"))
-    (recipe / "conf").unlink()
-    (recipe / "conf").symlink_to(REPO / "conf")
-    (recipe / "path.sh").write_text(
-        f"export PATH={REPO}/.venv/bin:$PATH\nexport PYTHONPATH={REPO}\n")
+    copy_recipe(work)
     teacher = yaml.safe_load((REPO / "conf/mini/train_tacotron2_teacher.yaml").read_text())
     teacher.update(max_epoch=1, num_att_plot=0)
     (recipe / "teacher.yaml").write_text(yaml.safe_dump(teacher, sort_keys=False))
@@ -70,7 +61,7 @@ def prepare(work: Path, num_utts: int) -> Path:
     student["sniper_conf"].update(schedule=SCHEDULE, score_batches=3)
     (recipe / "student.yaml").write_text(yaml.safe_dump(student, sort_keys=False))
     subprocess.run(stage_command(1, 5, "prepare") + ["--mini_num_utts", str(num_utts)],
-                   cwd=recipe, check=True, env=env())
+                   cwd=recipe, check=True, env=single_thread_env())
     (recipe / "prepared").touch()
     return recipe
 
@@ -79,10 +70,6 @@ def stage_command(first: int, last: int, tag: str) -> List[str]:
     return ["./run.sh", "--mini", "true", "--stage", str(first), "--stop_stage", str(last),
             "--teacher_config", "teacher.yaml", "--train_config", "student.yaml",
             "--tag", tag]
-
-
-def env() -> Dict[str, str]:
-    return dict(os.environ, OMP_NUM_THREADS="1")
 
 
 def trainer_pid(tag: str) -> Optional[int]:
@@ -120,9 +107,9 @@ class Training:
         self.log = recipe / "exp" / tag / "train.log"
         self.offset = self.log.stat().st_size if self.log.exists() else 0
         self.seen = ""
-        self.proc = subprocess.Popen(stage_command(6, 6, tag), cwd=recipe, env=env(),
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                     start_new_session=True)
+        self.proc = subprocess.Popen(
+            stage_command(6, 6, tag), cwd=recipe, env=single_thread_env(),
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         self.started = time.time()
 
     def text(self) -> str:
@@ -251,7 +238,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--work_dir", type=Path,
                         default=Path(tempfile.gettempdir()) / "espnet_sniper_kill_resume")
-    parser.add_argument("--out", type=Path, default=REPO / "benchmarks/results/kill_resume.json")
+    parser.add_argument("--out", type=Path, default=RESULTS / "kill_resume.json")
     args = parser.parse_args()
     trials = len(KINDS) if args.quick else args.trials
     if trials < 1:
@@ -276,17 +263,11 @@ def main() -> None:
 
 
 def write(out: Path, results: List[Dict], reference_seconds: float, args) -> None:
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO,
-                            capture_output=True, text=True).stdout.strip()
     by_kind = {k: {"tried": sum(r["kind"] == k for r in results),
                    "passed": sum(r["kind"] == k and r["passed"] for r in results)}
                for k in KINDS}
     summary = {
-        "benchmark": "kill_resume",
-        "date": date.today().isoformat(),
-        "commit": commit,
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
-        "versions": {"torch": torch.__version__},
+        **provenance("kill_resume"),
         "setup": {"corpus_utterances": args.num_utts, "max_epoch": MAX_EPOCH,
                   "schedule": SCHEDULE, "reference_run_seconds": round(reference_seconds, 1)},
         "tried": len(results),

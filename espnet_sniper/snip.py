@@ -34,7 +34,10 @@ def snip_scores(
 ) -> Dict[str, torch.Tensor]:
     """Score every entry of ``params`` over ``num_batches`` batches (all when None).
 
-    The model's weights are left as they were and its gradients are cleared.
+    The model is left as it was: weights, buffers (the forward passes in training mode
+    would move BatchNorm's running statistics: a run that resumes after the scores were
+    saved, and so does not score again, would then differ from one that did) and no
+    gradients.
     """
     try:
         planned = len(batches)  # type: ignore[arg-type]
@@ -44,6 +47,7 @@ def snip_scores(
         planned = num_batches if planned is None else min(planned, num_batches)
 
     model.zero_grad(set_to_none=True)
+    buffers = {name: b.detach().clone() for name, b in model.named_buffers()}
     was_training = model.training
     model.train()
     start = time.perf_counter()
@@ -74,6 +78,9 @@ def snip_scores(
             torch.distributed.all_reduce(g, op=torch.distributed.ReduceOp.SUM)
     scores = {name: (params[name].detach() * g).abs() for name, g in grad_sums.items()}
     model.zero_grad(set_to_none=True)
+    with torch.no_grad():
+        for name, b in model.named_buffers():
+            b.copy_(buffers[name])
     model.train(was_training)
     logging.info(
         f"SNIP scoring done: {done} batches in "

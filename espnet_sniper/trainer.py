@@ -133,7 +133,9 @@ class SniperTrainer(Trainer):
         options: TrainerOptions,
         distributed_option: DistributedOption,
     ) -> bool:
-        if reporter.get_epoch() > 1 and _is_writer():
+        # Without an output directory (training driven outside Trainer.run) there is no
+        # checkpoint to keep a spare of.
+        if reporter.get_epoch() > 1 and options.output_dir is not None and _is_writer():
             checkpoint_recovery.keep_spare(Path(options.output_dir))
         controller = getattr(options, "sniper_controller", None)
         if controller is not None:
