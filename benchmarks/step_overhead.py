@@ -1,157 +1,228 @@
 #!/usr/bin/env python3
-"""Cost of a SNIPER training step against a dense one, on the same FastSpeech2 and batch.
+"""Cost of a SNIPER training step against a dense one and against torch.nn.utils.prune.
 
-One step = forward, backward, gradient clipping (norm 1) and Adam, as ESPnet's trainer
-does. Contenders, alternated within each repetition so that machine noise hits both:
-dense, and SNIPER at 40 % (masks from random scores, max_param_sparsity 75, per-tensor
-learning-rate scaling on: the configuration with the most work per step).
+The same FastSpeech2 (ESPnet's, inside ESPnetTTSModel) and the same batches go through
+ESPnet's ``Trainer.train_one_epoch`` (forward, backward, clipping, Adam, reporting):
 
-    python benchmarks/step_overhead.py --quick            # the tiny model only, a minute
-    python benchmarks/step_overhead.py                    # tiny and the paper's 38 M model
+  dense     stock espnet2 Trainer, no masks
+  sniper40  SniperTrainer at 40 % (the shipped mini/paper sniper_conf: cap 75 %, regrowth
+            at initial values, per-tensor learning-rate scaling as configured)
+  prune40   stock Trainer on the same model with the same masks applied by
+            prune.custom_from_mask (a forward pre-hook multiplies every
+            masked weight on every forward: the reference implementation's approach)
 
-Writes benchmarks/results/step_overhead.json (with machine, versions, commit and date).
+Step time: the contenders alternate within every repetition so that machine noise hits
+all of them; ratios are per repetition, median and spread reported. Peak memory: each
+contender in a fresh process (spawned), the peak resident set while training minus the
+resident set before the model was built, i.e. what training adds (weights, gradients,
+Adam's moments, activations, masks and initial values): on this CPU machine there is no
+allocator counter to read, and the process's high-water mark is what a user would hit.
+
+    python benchmarks/step_overhead.py --quick   # the mini model only, a few minutes
+    python benchmarks/step_overhead.py           # mini and the paper's 38 M model
+
+Writes benchmarks/results/step_overhead.json.
 """
 
 import argparse
+import dataclasses
 import json
-import platform
+import multiprocessing
 import statistics
-import subprocess
 import time
-from datetime import date
 from pathlib import Path
+from typing import Callable, Dict, List, Tuple
 
 import torch
+import torch.nn.utils.prune as prune
 import yaml
 
-import espnet
+from bench_common import REPO, RESULTS, provenance
+from espnet2.train.distributed_utils import DistributedOption
+from espnet2.train.reporter import Reporter
+from espnet2.train.trainer import Trainer
+from espnet2.tts.espnet_model import ESPnetTTSModel
 from espnet2.tts.fastspeech2 import FastSpeech2
+from espnet2.tts.feats_extract.dio import Dio
+from espnet2.tts.feats_extract.energy import Energy
 from espnet_sniper.config import parse_sniper_conf
 from espnet_sniper.controller import SniperController
 from espnet_sniper.fileio import atomic_write_text
 from espnet_sniper.masks import ScoreRanking, prunable_parameters
+from espnet_sniper.tasks.tts import SniperTTSTask
+from espnet_sniper.trainer import SniperTrainer
 
-REPO = Path(__file__).resolve().parents[1]
-SIZES = {"mini": REPO / "conf/mini/train_fastspeech2.yaml", "paper": REPO / "conf/train_fastspeech2.yaml"}
+SIZES = {"mini": REPO / "conf/mini/train_sniper.yaml", "paper": REPO / "conf/train_sniper.yaml"}
+CONTENDERS = ["dense", "sniper40", "prune40"]
 IDIM, ODIM = 50, 80
+Batch = Tuple[List[str], Dict[str, torch.Tensor]]
 
 
-def build(size: str, seed: int = 0) -> FastSpeech2:
-    torch.manual_seed(seed)
+def build_model(size: str) -> ESPnetTTSModel:
+    torch.manual_seed(0)
     conf = yaml.safe_load(SIZES[size].read_text())["tts_conf"]
-    return FastSpeech2(idim=IDIM, odim=ODIM, **conf)
+    # The batches carry pitch and energy, as the recipe's precomputed ones: the extractors
+    # are there only because ESPnetTTSModel passes prosody on when it has them.
+    return ESPnetTTSModel(feats_extract=None, pitch_extract=Dio(reduction_factor=1),
+                          energy_extract=Energy(reduction_factor=1),
+                          normalize=None, pitch_normalize=None, energy_normalize=None,
+                          tts=FastSpeech2(idim=IDIM, odim=ODIM, **conf))
 
 
-def batch(n_utts: int, n_tokens: int, frames_per_token: int, seed: int = 0) -> dict:
-    g = torch.Generator().manual_seed(seed)
+def make_batches(count: int, n_utts: int, n_tokens: int, frames_per_token: int) -> List[Batch]:
+    g = torch.Generator().manual_seed(0)
     frames = n_tokens * frames_per_token
-    return {
-        "text": torch.randint(2, IDIM - 1, (n_utts, n_tokens), generator=g),
-        "text_lengths": torch.full((n_utts,), n_tokens),
-        "feats": torch.randn(n_utts, frames, ODIM, generator=g),
-        "feats_lengths": torch.full((n_utts,), frames),
+    out = []
+    for i in range(count):
         # FastSpeech2 pads the text with <sos/eos>: one more duration, here 0
-        "durations": torch.cat([torch.full((n_utts, n_tokens), frames_per_token),
-                                torch.zeros(n_utts, 1, dtype=torch.long)], dim=1),
-        "durations_lengths": torch.full((n_utts,), n_tokens + 1),
-        "pitch": torch.randn(n_utts, n_tokens + 1, 1, generator=g),
-        "pitch_lengths": torch.full((n_utts,), n_tokens + 1),
-        "energy": torch.randn(n_utts, n_tokens + 1, 1, generator=g),
-        "energy_lengths": torch.full((n_utts,), n_tokens + 1),
-    }
+        durations = torch.cat([torch.full((n_utts, n_tokens), frames_per_token),
+                               torch.zeros(n_utts, 1, dtype=torch.long)], dim=1)
+        out.append(([f"b{i}u{j}" for j in range(n_utts)], {
+            "text": torch.randint(2, IDIM - 1, (n_utts, n_tokens), generator=g),
+            "text_lengths": torch.full((n_utts,), n_tokens),
+            "speech": torch.randn(n_utts, frames, ODIM, generator=g),
+            "speech_lengths": torch.full((n_utts,), frames),
+            "durations": durations,
+            "durations_lengths": torch.full((n_utts,), n_tokens + 1),
+            "pitch": torch.randn(n_utts, n_tokens + 1, 1, generator=g),
+            "pitch_lengths": torch.full((n_utts,), n_tokens + 1),
+            "energy": torch.randn(n_utts, n_tokens + 1, 1, generator=g),
+            "energy_lengths": torch.full((n_utts,), n_tokens + 1),
+        }))
+    return out
 
 
-def make_step(model, opt):
-    def step(b):
-        loss = model(**b)[0]
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        opt.zero_grad()
-    return step
-
-
-def contenders(size: str):
-    dense = build(size)
-    dense_opt = torch.optim.Adam(dense.parameters(), lr=1e-4)
-    sparse = build(size)
-    sparse_opt = torch.optim.Adam(sparse.parameters(), lr=1e-4)
-    config = parse_sniper_conf({"schedule": {0: 40}, "max_param_sparsity": 75})
-    params = prunable_parameters(sparse, config.exclude_params)
+def sniper_masks(size: str, model: torch.nn.Module):
+    """The 40 % masks of the shipped sniper_conf, from fixed random scores."""
+    conf = yaml.safe_load(SIZES[size].read_text())["sniper_conf"]
+    config = parse_sniper_conf({**conf, "schedule": {0: 40}})
+    params = prunable_parameters(model, config.exclude_params)
     g = torch.Generator().manual_seed(1)
     scores = {n: torch.rand(p.shape, generator=g) for n, p in params.items()}
-    controller = SniperController(config, params, ScoreRanking(scores),
-                                  {n: p.detach().clone() for n, p in params.items()}, [sparse_opt])
-    controller.set_sparsity(40, weights_conform_to=None)
-    n_params = sum(p.numel() for p in dense.parameters())
-    return {"dense": make_step(dense, dense_opt), "sniper40": make_step(sparse, sparse_opt)}, n_params
+    return config, params, ScoreRanking(scores, config.tie_break_seed)
 
 
-def measure(size: str, reps: int, warmup: int, shape) -> dict:
-    steps, n_params = contenders(size)
-    b = batch(*shape)
-    for _ in range(warmup):
-        for fn in steps.values():
-            fn(b)
-    times = {name: [] for name in steps}
+def contender(size: str, name: str) -> Callable[[List[Batch]], None]:
+    """A function that trains one epoch over the given batches, through ESPnet's trainer."""
+    model = build_model(size)
+    options = SniperTrainer.build_options(SniperTTSTask.get_parser().parse_args([]))
+    options = dataclasses.replace(options, ngpu=0, accum_grad=1, grad_clip=1.0,
+                                  grad_noise=False, use_amp=False, log_interval=10**9,
+                                  use_wandb=False)
+    trainer = Trainer
+    if name == "dense":
+        opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+    else:
+        config, params, ranking = sniper_masks(size, model)
+        if name == "sniper40":
+            opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+            controller = SniperController(config, params, ranking,
+                                          {n: p.detach().clone() for n, p in params.items()},
+                                          [opt])
+            controller.set_sparsity(40, weights_conform_to=None)
+            options, trainer = SniperTrainer.attach(options, controller), SniperTrainer
+        else:
+            masks = ranking.masks(40, config.max_param_sparsity)
+            modules = dict(model.named_modules())
+            for pname, mask in masks.items():
+                owner, _, attr = pname.rpartition(".")
+                prune.custom_from_mask(modules[owner], attr, mask)
+            opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+
+    def epoch(batches: List[Batch]) -> None:
+        reporter = Reporter()
+        reporter.set_epoch(1)
+        with reporter.observe("train") as sub:
+            trainer.train_one_epoch(model=model, iterator=batches, optimizers=[opt],
+                                    schedulers=[None], scaler=None, reporter=sub,
+                                    summary_writer=None, options=options,
+                                    distributed_option=DistributedOption(distributed=False))
+    return epoch
+
+
+def step_times(size: str, reps: int, per_epoch: int, shape) -> Dict:
+    batches = make_batches(per_epoch, *shape)
+    epochs = {name: contender(size, name) for name in CONTENDERS}
+    for fn in epochs.values():  # warm-up: allocator, Adam's state
+        fn(batches)
+    times = {name: [] for name in CONTENDERS}
     for _ in range(reps):
-        for name, fn in steps.items():
+        for name, fn in epochs.items():
             start = time.perf_counter()
-            fn(b)
-            times[name].append(time.perf_counter() - start)
-    ratios = [s / d for s, d in zip(times["sniper40"], times["dense"])]
+            fn(batches)
+            times[name].append((time.perf_counter() - start) / per_epoch)
     return {
-        "params": n_params,
-        "batch": {"utterances": shape[0], "tokens": shape[1], "frames": shape[1] * shape[2]},
-        "repetitions": reps,
-        "step_seconds_median": {k: statistics.median(v) for k, v in times.items()},
-        "ratio_sniper_over_dense": {
-            "median": statistics.median(ratios),
-            "min": min(ratios), "max": max(ratios),
-            "stdev": statistics.stdev(ratios) if len(ratios) > 1 else 0.0,
-        },
+        "seconds_per_step_median": {k: statistics.median(v) for k, v in times.items()},
+        "ratio_over_dense": {k: _ratios(times[k], times["dense"]) for k in CONTENDERS[1:]},
+        "sniper_over_prune": _ratios(times["sniper40"], times["prune40"]),
     }
 
 
-def commit() -> str:
-    """HEAD, marked +dirty when tracked files differ from it."""
-    def git(*args):
-        return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True,
-                              check=True).stdout.strip()
-    try:
-        dirty = git("status", "--porcelain", "--untracked-files=no")
-        return git("rev-parse", "--short", "HEAD") + ("+dirty" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+def _ratios(a: List[float], b: List[float]) -> Dict:
+    r = [x / y for x, y in zip(a, b)]
+    return {"median": statistics.median(r), "min": min(r), "max": max(r)}
+
+
+def _rss_kib(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no {field} in /proc/self/status")
+
+
+def _peak_memory_child(size: str, name: str, per_epoch: int, shape) -> int:
+    """In a fresh process: bytes the training of ``name`` adds at its peak."""
+    torch.set_num_threads(1)
+    batches = make_batches(per_epoch, *shape)
+    Path("/proc/self/clear_refs").write_text("5")  # restart the high-water mark here
+    before = _rss_kib("VmRSS")
+    epoch = contender(size, name)
+    epoch(batches)
+    epoch(batches)
+    return (_rss_kib("VmHWM") - before) * 1024
+
+
+def peak_memory(size: str, reps: int, per_epoch: int, shape) -> Dict:
+    ctx = multiprocessing.get_context("spawn")
+    peaks = {name: [] for name in CONTENDERS}
+    for _ in range(reps):
+        for name in CONTENDERS:
+            with ctx.Pool(1) as pool:
+                peaks[name].append(pool.apply(_peak_memory_child,
+                                              (size, name, per_epoch, shape)))
+    median = {k: statistics.median(v) for k, v in peaks.items()}
+    return {"training_bytes_median": median,
+            "ratio_over_dense": {k: median[k] / median["dense"] for k in CONTENDERS[1:]}}
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="the mini model only")
-    parser.add_argument("--out", type=Path, default=REPO / "benchmarks/results/step_overhead.json")
+    parser.add_argument("--out", type=Path, default=RESULTS / "step_overhead.json")
     args = parser.parse_args(argv)
 
-    plan = {"mini": dict(reps=30, warmup=3, shape=(16, 60, 5))}
+    shape = (16, 60, 5)  # utterances, tokens, frames per token: 300 frames
+    plan = {"mini": dict(reps=15, per_epoch=3, memory_reps=2)}
     if not args.quick:
-        plan["paper"] = dict(reps=8, warmup=1, shape=(16, 60, 5))
+        plan["paper"] = dict(reps=5, per_epoch=2, memory_reps=1)
     results = {}
     for size, p in plan.items():
-        results[size] = measure(size, **p)
-        r = results[size]["ratio_sniper_over_dense"]
-        print(f"{size}: {results[size]['params'] / 1e6:.2f} M params, SNIPER/dense step time "
-              f"median {r['median']:.3f} (min {r['min']:.3f}, max {r['max']:.3f})")
-    out = {
-        "benchmark": "step_overhead",
-        "machine": {"platform": platform.platform(), "processor": platform.processor(),
-                    "cpus": torch.get_num_threads(),
-                    "device": "cuda" if torch.cuda.is_available() else "cpu"},
-        "versions": {"torch": torch.__version__, "espnet": espnet.__version__,
-                     "python": platform.python_version()},
-        "commit": commit(),
-        "date": date.today().isoformat(),
-        "results": results,
-    }
-    atomic_write_text(args.out, json.dumps(out, indent=2))
+        n_params = sum(q.numel() for q in build_model(size).parameters())
+        results[size] = {
+            "params": n_params,
+            "batch": {"utterances": shape[0], "tokens": shape[1],
+                      "frames": shape[1] * shape[2]},
+            "repetitions": p["reps"], "steps_per_repetition": p["per_epoch"],
+            **step_times(size, p["reps"], p["per_epoch"], shape),
+            "peak_memory": peak_memory(size, p["memory_reps"], p["per_epoch"], shape),
+        }
+        r = results[size]
+        print(f"{size}: {n_params / 1e6:.2f} M params; step time over dense: " + ", ".join(
+            f"{k} {v['median']:.3f}" for k, v in r["ratio_over_dense"].items())
+            + "; peak memory over dense: " + ", ".join(
+            f"{k} {v:.3f}" for k, v in r["peak_memory"]["ratio_over_dense"].items()), flush=True)
+    out = {**provenance("step_overhead"), "results": results}
+    atomic_write_text(args.out, json.dumps(out, indent=2) + "\n")
 
 
 if __name__ == "__main__":
