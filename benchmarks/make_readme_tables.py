@@ -6,6 +6,7 @@ The section lies between the markers ``<!-- results:begin -->`` and
 """
 
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -15,28 +16,132 @@ REPO = Path(__file__).resolve().parents[1]
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
 
 
+def _where(data: dict, script: str) -> str:
+    m = data["machine"]
+    return (f"`benchmarks/{script}`, {data['date']}, commit {data['commit']}, {m['device']}, "
+            f"{m['cpus']} CPUs, torch {data['versions']['torch']}, "
+            f"espnet {data['versions']['espnet']}")
+
+
+def _goal(value: float, limit: float) -> str:
+    return f"{value:.3f} ({'met' if value <= limit else 'missed'}: <= {limit})"
+
+
 def step_overhead_table(data: dict) -> list:
-    machine = data["machine"]
     lines = [
-        f"Step cost (`benchmarks/step_overhead.py`, {data['date']}, commit {data['commit']}, "
-        f"{machine['device']}, {machine['cpus']} threads, torch {data['versions']['torch']}, "
-        f"espnet {data['versions']['espnet']}): forward, backward, clipping and Adam on the same "
-        f"FastSpeech2 and batch, SNIPER at 40 % with per-tensor learning-rate scaling against "
-        f"dense, alternated.",
+        f"**Cost per step** ({_where(data, 'step_overhead.py')}): the same FastSpeech2 and "
+        f"batches through ESPnet's `train_one_epoch`, alternated; SNIPER at 40 % (the shipped "
+        f"sniper_conf) and the same masks applied by `torch.nn.utils.prune` against dense. "
+        f"Peak memory: what training adds to a fresh process's resident set (weights, "
+        f"gradients, Adam, activations, and the masks and initial values).",
         "",
-        "| model | parameters | batch | reps | dense s/step | SNIPER s/step | ratio median | min | max |",
-        "|---|---:|---|---:|---:|---:|---:|---:|---:|",
+        "| model | parameters | batch | reps | dense s/step | SNIPER / dense time | "
+        "prune / dense time | SNIPER / prune time | SNIPER / dense memory | "
+        "prune / dense memory |",
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
+    goals = {"mini": (1.05, None), "paper": (1.02, 1.10)}
     for size, r in data["results"].items():
-        ratio = r["ratio_sniper_over_dense"]
-        b = r["batch"]
+        time_goal, memory_goal = goals[size]
+        t, m, b = r["ratio_over_dense"], r["peak_memory"]["ratio_over_dense"], r["batch"]
+        sniper_time = _goal(t["sniper40"]["median"], time_goal)
+        sniper_memory = (_goal(m["sniper40"], memory_goal) if memory_goal
+                         else f"{m['sniper40']:.3f}")
         lines.append(
             f"| {size} | {r['params'] / 1e6:.2f} M | {b['utterances']} x {b['frames']} frames "
-            f"| {r['repetitions']} | {r['step_seconds_median']['dense']:.3f} "
-            f"| {r['step_seconds_median']['sniper40']:.3f} | {ratio['median']:.3f} "
-            f"| {ratio['min']:.3f} | {ratio['max']:.3f} |"
+            f"| {r['repetitions']} x {r['steps_per_repetition']} "
+            f"| {r['seconds_per_step_median']['dense']:.3f} "
+            f"| {sniper_time} [{t['sniper40']['min']:.3f}, {t['sniper40']['max']:.3f}] "
+            f"| {t['prune40']['median']:.3f} | {r['sniper_over_prune']['median']:.3f} "
+            f"| {sniper_memory} | {m['prune40']:.3f} |"
         )
-    return lines + [""]
+    return lines + ["", "Time ratios: median over repetitions [min, max].", ""]
+
+
+def scoring_cost_table(data: dict) -> list:
+    t, m = data["timing"], data["masks"]
+    rec = data["recommended_score_batches"]
+    iou = m["kept_iou"]
+    return [
+        f"**Cost of SNIP scoring** ({_where(data, 'scoring_cost.py')}; mini FastSpeech2, "
+        f"{data['corpus_utterances']}-utterance corpus, {m['epoch_batches']} batches per "
+        f"epoch): scoring {t['batches']} batches took "
+        f"{_goal(t['ratio_scoring_over_dense']['median'], 1.0)} times as long as "
+        f"{t['batches']} dense training steps on them (median of {t['repetitions']}, "
+        f"[{t['ratio_scoring_over_dense']['min']:.3f}, "
+        f"{t['ratio_scoring_over_dense']['max']:.3f}]).",
+        "",
+        f"| masks at {m['sparsity']} % from | batches | scoring s | kept-entry IoU with "
+        f"a whole epoch's |",
+        "|---|---:|---:|---:|",
+        *[f"| {float(f) * 100:g} % of epoch 1 | {n} | {m['scoring_seconds'][f]:.1f} | "
+          f"{iou[f'{f}_vs_1'] if f != '1' else 1.0:.3f} |"
+          for f, n in m["scoring_batches"].items()],
+        "",
+        f"1 % against 10 %: IoU {iou['0.01_vs_0.1']:.3f}; two random masks of this density "
+        f"would share {m['random_masks_iou']:.3f}. Recommended `score_batches`: "
+        f"{rec['batches']} ({rec['fraction'] * 100:g} % of an epoch here; {rec['criterion']}).",
+        "",
+    ]
+
+
+def _compare(a: dict, b: dict) -> str:
+    """a - b for two {mean, stdev, n}, judged against two standard errors of the difference."""
+    diff = a["mean"] - b["mean"]
+    se = math.sqrt(a["stdev"] ** 2 / a["n"] + b["stdev"] ** 2 / b["n"])
+    if a["n"] < 2 or b["n"] < 2:
+        verdict = "one seed: no spread to judge against"
+    elif abs(diff) <= 2 * se:
+        verdict = "within the seed spread"
+    else:
+        verdict = "lower" if diff < 0 else "higher"
+    return f"{diff:+.3f} (2 SE {2 * se:.3f}: {verdict})"
+
+
+def training_quality_table(data: dict) -> list:
+    c, setup = data["contenders"], data["setup"]
+    early = max(1, setup["max_epoch"] // 4)
+    lines = [
+        f"**Training quality** ({_where(data, 'training_quality.py')}): the mini corpus "
+        f"({setup['num_utts']} utterances, one teacher and one set of durations for all), "
+        f"mini FastSpeech2, {setup['max_epoch']} epochs, {setup['jobs']} runs at a time on one "
+        f"thread each. Validation loss (FastSpeech2's total: mel L1 before and after the "
+        f"postnet, duration, pitch, energy), mean over seeds +- standard deviation; MCD on "
+        f"the eval set with Griffin-Lim.",
+        "",
+        f"| contender | seeds | valid loss epoch 1 | epoch {early} | final | final mel L1 | "
+        f"MCD dB | log-F0 RMSE cents | wall min |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, r in c.items():
+        e = r["epochs"]
+        lines.append(
+            f"| {name} | {len(r['seeds'])} | {_pm(e[0]['loss'])} | {_pm(e[early - 1]['loss'])} "
+            f"| {_pm(e[-1]['loss'])} | {_pm(e[-1]['l1_loss'])} | {_pm(r['mcd_db'], 2)} "
+            f"| {_pm(r['log_f0_rmse_cents'], 0)} | {r['wall_seconds']['mean'] / 60:.1f} |"
+        )
+    lines += ["", "Differences of mean validation loss (negative: the first is lower):", ""]
+    questions = []
+    for sniper, constant in (("sniper40to0", "constant40"), ("sniper20to0", "constant20")):
+        if sniper not in c:
+            continue
+        if "dense" in c:
+            questions.append(
+                f"{sniper} - dense, epoch {early}: "
+                f"{_compare(c[sniper]['epochs'][early - 1]['loss'], c['dense']['epochs'][early - 1]['loss'])}")
+        if constant in c:
+            questions.append(f"{sniper} - {constant}, final: "
+                             f"{_compare(c[sniper]['final_loss'], c[constant]['final_loss'])}")
+        if "dense" in c:
+            questions.append(f"{sniper} - dense, final: "
+                             f"{_compare(c[sniper]['final_loss'], c['dense']['final_loss'])}")
+    lines += [f"- {q}" for q in questions]
+    lines += ["", "![validation loss](benchmarks/results/training_quality_loss.png)", ""]
+    return lines
+
+
+def _pm(x: dict, digits: int = 3) -> str:
+    return f"{x['mean']:.{digits}f} +- {x['stdev']:.{digits}f}"
 
 
 def kill_resume_table(data: dict) -> list:
@@ -60,7 +165,12 @@ def kill_resume_table(data: dict) -> list:
     return lines + [""]
 
 
-TABLES = {"step_overhead.json": step_overhead_table, "kill_resume.json": kill_resume_table}
+TABLES = {
+    "step_overhead.json": step_overhead_table,
+    "scoring_cost.json": scoring_cost_table,
+    "training_quality.json": training_quality_table,
+    "kill_resume.json": kill_resume_table,
+}
 
 
 def main() -> None:

@@ -178,9 +178,9 @@ def plot(summary: Dict, out_prefix: Path) -> None:
             ax.fill_between(x, low, high, color=line.get_color(), alpha=0.15)
     axes[0].set_xlabel("epoch")
     axes[1].set_xlabel("wall time (min, SNIP scoring included)")
+    axes[0].xaxis.get_major_locator().set_params(integer=True)
     for ax in axes:
         ax.set_ylabel("validation loss")
-        ax.set_yscale("log")
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
     fig.suptitle("validation loss: mean over seeds, band = min to max", fontsize=10)
@@ -194,6 +194,7 @@ def plot(summary: Dict, out_prefix: Path) -> None:
                     label=contender, linewidth=1.2)
         ax.set_title(key, fontsize=9)
         ax.set_xlabel("epoch")
+        ax.xaxis.get_major_locator().set_params(integer=True)
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=7)
     fig.tight_layout()

@@ -12,19 +12,25 @@ PyTorch's own hooks (nothing of ESPnet's is patched):
 * before ``optimizer.step()`` (step pre-hook): the weights are kept for the learning-rate
   scaling; under DDP the gradients are masked again, since DDP may write its averaged
   bucket into ``.grad`` after the accumulation hook;
-* after ``optimizer.step()`` (step post-hook): weights are masked (pruned entries are 0.0
-  after every step) and, while sparse, each tensor's update is scaled by its learning-rate
-  factor, both in one fused ``lerp_``. For optimizers whose update is proportional to the
-  learning rate (SGD, Adam, AdamW, ... with any scheduler) this equals scaling that
-  tensor's learning rate, without touching the scheduler or splitting parameter groups.
+* after ``optimizer.step()`` (step post-hook): while sparse, each tensor's update is
+  scaled by its learning-rate factor (one ``lerp_`` towards the weights before the step)
+  and the weights are masked (pruned entries are 0.0 after every step). For optimizers
+  whose update is proportional to the learning rate (SGD, Adam, AdamW, ... with any
+  scheduler) this equals scaling that tensor's learning rate, without touching the
+  scheduler or splitting parameter groups.
 
 A step that AMP's scaler or ESPnet's non-finite check skips never calls the optimizer, so
 neither step hook runs and nothing changes. When the schedule reaches 0 % the hooks are
 removed: dense epochs cost nothing.
+
+Memory beyond dense training: a boolean mask per tensor on the training device, a copy
+of the weights before each step for the tensors whose learning rate is scaled, and on the
+CPU the ranking (4 bytes per entry) and the initial values of only the entries that can
+ever regrow (those pruned at the schedule's highest sparsity).
 """
 
 import logging
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Dict, List, Optional, Sequence
 
 import torch
 
@@ -46,20 +52,42 @@ class SniperController:
         self.distributed = distributed
         self.params = params
         self.ranking = ranking
-        self.init_values = init_values
+        self._regrowable_init = (
+            self._regrowable_values(init_values) if config.restore_init_values else {}
+        )
         self.optimizers = list(optimizers)
         self.sparsity: Optional[float] = None  # what the weights conform to
         self.masks: Optional[Masks] = None  # bool, True = kept; None while dense
         self.lr_factors: Dict[torch.nn.Parameter, float] = {}
         self.noise_std: Optional[float] = None  # set per iteration by the trainer
-        self._float_masks: Dict[torch.nn.Parameter, torch.Tensor] = {}
+        self._device_masks: Dict[torch.nn.Parameter, torch.Tensor] = {}
         self._before_step: Dict[torch.nn.Parameter, torch.Tensor] = {}
-        self._lerp_weights: Dict[torch.nn.Parameter, Union[torch.Tensor, float]] = {}
         self._handles: List[torch.utils.hooks.RemovableHandle] = []
         self._noise_enabled = False
         self._all_params = [
             p for opt in self.optimizers for g in opt.param_groups for p in g["params"]
         ]
+
+    def _regrowable_values(self, init_values: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+        # Masks are nested: whatever regrows was pruned at the highest sparsity.
+        highest = self.ranking.masks(
+            self.config.schedule.max_sparsity, self.config.max_param_sparsity
+        )
+        return {
+            name: init_values[name].detach().cpu()[~highest[name]].clone()
+            for name in self.params
+        }
+
+    def initial_values(self) -> Dict[str, torch.Tensor]:
+        """Initial values where entries can regrow, 0.0 elsewhere (on the CPU)."""
+        highest = self.ranking.masks(
+            self.config.schedule.max_sparsity, self.config.max_param_sparsity
+        )
+        values = {}
+        for name, compact in self._regrowable_init.items():
+            values[name] = torch.zeros(highest[name].shape, dtype=compact.dtype)
+            values[name][~highest[name]] = compact
+        return values
 
     # ------------------------------------------------------------------ schedule
     def set_sparsity(self, sparsity: float, weights_conform_to: Optional[float]) -> None:
@@ -78,6 +106,11 @@ class SniperController:
         new_masks = (
             self.ranking.masks(sparsity, self.config.max_param_sparsity) if sparsity else None
         )
+        init = (
+            self.initial_values()
+            if old_masks is not None and self.config.restore_init_values
+            else None
+        )
         with torch.no_grad():
             for name, p in self.params.items():
                 old = old_masks[name].to(p.device) if old_masks is not None else None
@@ -86,8 +119,8 @@ class SniperController:
                     regrown = old.logical_not() if new is None else new & ~old
                     if regrown.any():
                         fill = (
-                            self.init_values[name].to(p.device, p.dtype)
-                            if self.config.restore_init_values
+                            init[name].to(p.device, p.dtype)
+                            if init is not None
                             else torch.zeros_like(p)
                         )
                         p.copy_(torch.where(regrown, fill, p))
@@ -98,8 +131,8 @@ class SniperController:
                     self._reset_optimizer_state(p, pruned)
         self.masks = new_masks
         self.sparsity = sparsity
-        self._float_masks = (
-            {p: new_masks[n].to(p.device, p.dtype) for n, p in self.params.items()}
+        self._device_masks = (
+            {p: new_masks[n].to(p.device) for n, p in self.params.items()}
             if new_masks is not None
             else {}
         )
@@ -132,12 +165,6 @@ class SniperController:
         self._before_step = {
             p: self._before_step.get(p, torch.empty_like(p)) for p in self.lr_factors
         }
-        # after a step, p <- before + f * mask * (p - before), as one fused
-        # p.lerp_(before, 1 - f * mask): one pass over the tensor instead of four
-        self._lerp_weights = {}
-        for p, f in self.lr_factors.items():
-            mask = self._float_masks.get(p)
-            self._lerp_weights[p] = 1.0 - mask * f if mask is not None else 1.0 - f
 
     # ------------------------------------------------------------------ reporting
     def real_sparsity(self) -> float:
@@ -169,10 +196,10 @@ class SniperController:
         for h in self._handles:
             h.remove()
         self._handles = []
-        grad_hooked = self._all_params if self._noise_enabled else list(self._float_masks)
+        grad_hooked = self._all_params if self._noise_enabled else list(self._device_masks)
         for p in grad_hooked:
             self._handles.append(p.register_post_accumulate_grad_hook(self._on_grad))
-        if self._float_masks or self.lr_factors:
+        if self._device_masks or self.lr_factors:
             for opt in self.optimizers:
                 self._handles.append(opt.register_step_pre_hook(self._before_optimizer_step))
                 self._handles.append(opt.register_step_post_hook(self._after_optimizer_step))
@@ -187,7 +214,7 @@ class SniperController:
     def _on_grad(self, p: torch.nn.Parameter) -> None:
         if self.noise_std is not None:
             p.grad.add_(torch.randn(p.grad.shape).to(p.grad.device), alpha=self.noise_std)
-        mask = self._float_masks.get(p)
+        mask = self._device_masks.get(p)
         if mask is not None:
             p.grad.mul_(mask)
 
@@ -197,7 +224,7 @@ class SniperController:
             for p in group["params"]:
                 # Already masked when accumulated; masked again because DDP may write its
                 # averaged (unmasked) bucket into .grad after the accumulation hook.
-                mask = self._float_masks.get(p)
+                mask = self._device_masks.get(p)
                 if mask is not None and p.grad is not None and self.distributed:
                     p.grad.mul_(mask)
                 before = self._before_step.get(p)
@@ -208,10 +235,11 @@ class SniperController:
     def _after_optimizer_step(self, optimizer: torch.optim.Optimizer, args, kwargs) -> None:
         for group in optimizer.param_groups:
             for p in group["params"]:
-                weight = self._lerp_weights.get(p)
-                if weight is not None:
-                    p.lerp_(self._before_step[p], weight)
-                else:
-                    mask = self._float_masks.get(p)
-                    if mask is not None:
-                        p.mul_(mask)
+                factor = self.lr_factors.get(p)
+                if factor is not None:
+                    # p <- before + f * (p - before); pruned entries were 0 before the
+                    # step, so the masking below still zeroes them
+                    p.lerp_(self._before_step[p], 1.0 - factor)
+                mask = self._device_masks.get(p)
+                if mask is not None:
+                    p.mul_(mask)

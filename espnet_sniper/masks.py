@@ -45,11 +45,16 @@ class ScoreRanking:
         if not torch.isfinite(flat).all():
             raise ValueError("SNIP scores contain NaN or infinity; the loss at init is broken")
         self.total = flat.numel()
+        # int32 where it fits: the ranks live as long as the run (4 bytes per entry)
+        index = torch.int32 if self.total < 2**31 else torch.int64
         generator = torch.Generator().manual_seed(tie_break_seed)
-        perm = torch.randperm(self.total, generator=generator)
-        order = perm[torch.argsort(flat[perm], stable=True)]
-        rank = torch.empty(self.total, dtype=torch.int64)
-        rank[order] = torch.arange(self.total)
+        perm = torch.randperm(self.total, generator=generator).to(index)
+        flat = flat[perm]
+        order = perm[torch.argsort(flat, stable=True)]
+        del flat, perm
+        rank = torch.empty(self.total, dtype=index)
+        rank[order] = torch.arange(self.total, dtype=index)
+        del order
         self._ranks: Dict[str, torch.Tensor] = {}
         offset = 0
         for name in self.names:

@@ -115,7 +115,7 @@ def test_clipping_sees_only_kept_entries_and_pruned_stay_zero(accum_grad):
     torch.manual_seed(0)
     ref = ToyModel()
     ref_opt = torch.optim.Adam(ref.parameters(), lr=0.01)
-    masks = {p: controller._float_masks[controller.params[n]]
+    masks = {p: controller.masks[n].float()
              for n, p in prunable_parameters(ref, ("norm", "embed")).items()}
     with torch.no_grad():
         for p, m in masks.items():
@@ -218,8 +218,8 @@ def test_lr_scaling_equals_a_per_tensor_learning_rate(scheduler, scale_lr):
     for n, p in names.items():
         q = dict(model.named_parameters())[n]
         groups.append({"params": [p], "lr": 0.01 * factors.get(q, 1.0)})
-        if q in controller._float_masks:
-            masks[p] = controller._float_masks[q]
+        if n in controller.masks:
+            masks[p] = controller.masks[n].float()
             with torch.no_grad():
                 p.mul_(masks[p])
     ref_opt = torch.optim.Adam(groups)
@@ -253,6 +253,7 @@ def test_regrowth_restarts_from_initial_values_or_zero_with_fresh_state(restore)
     conf = {"schedule": {0: 50, 1: 20}, "max_param_sparsity": 90,
             "restore_init_values": restore}
     model, opt, controller = setup(conf)
+    init = {n: p.detach().clone() for n, p in controller.params.items()}
     opts = SniperTrainer.attach(options(), controller)
     train_epoch(model, opt, opts, batches(3), epoch=1)
     masks50 = {n: m.clone() for n, m in controller.masks.items()}
@@ -262,7 +263,7 @@ def test_regrowth_restarts_from_initial_values_or_zero_with_fresh_state(restore)
     for n, p in controller.params.items():
         regrown = controller.masks[n] & ~masks50[n]
         n_regrown += int(regrown.sum())
-        start = controller.init_values[n][regrown] if restore else torch.zeros(int(regrown.sum()))
+        start = init[n][regrown] if restore else torch.zeros(int(regrown.sum()))
         assert torch.equal(p.detach()[regrown], start)
         assert torch.equal(p.detach()[masks50[n]], kept_before[n])  # trained weights stay
         assert torch.count_nonzero(p.detach()[~controller.masks[n]]) == 0
@@ -271,6 +272,13 @@ def test_regrowth_restarts_from_initial_values_or_zero_with_fresh_state(restore)
     assert n_regrown > 0
     train_epoch(model, opt, opts, batches(1), epoch=2)
     assert_pruned_are_zero(controller, opt)
+    # to dense: the rest regrows from its initial values too
+    masks20 = {n: m.clone() for n, m in controller.masks.items()}
+    controller.set_sparsity(0, weights_conform_to=20)
+    for n, p in controller.params.items():
+        regrown = ~masks20[n]
+        start = init[n][regrown] if restore else torch.zeros(int(regrown.sum()))
+        assert torch.equal(p.detach()[regrown], start)
 
 
 def test_dense_epochs_run_without_hooks():

@@ -224,3 +224,36 @@ def test_run_sh_works_from_any_directory(tmp_path):
     done = subprocess.run([script, "--feats_type", "mfcc"], capture_output=True, text=True,
                           cwd=tmp_path)
     assert done.returncode != 0 and "--feats_type must be raw or fbank" in done.stderr
+
+
+def test_griffin_lim_is_seeded_per_utterance_and_checks_its_config(tmp_path):
+    g = np.random.default_rng(0)
+    scp = tmp_path / "denorm_feats.scp"
+    lines = []
+    for key in ("a", "b"):
+        np.save(tmp_path / f"{key}.npy", g.normal(-2.0, 0.5, (40, 80)).astype(np.float32))
+        lines.append(f"{key} {tmp_path / f'{key}.npy'}")
+    scp.write_text("\n".join(lines) + "\n")
+    conf = tmp_path / "griffin_lim.yaml"
+    conf.write_text("fs: 22050\nn_fft: 1024\nn_shift: 256\nwin_length: null\nn_mels: 80\n"
+                    "fmin: 80\nfmax: 7600\ngriffin_lim_iters: 4\n")
+    outs = {}
+    for name, seed in (("first", 0), ("again", 0), ("other", 1)):
+        done = run("griffin_lim.py", "--feats_scp", scp, "--config", conf, "--seed", seed,
+                   "--out_dir", tmp_path / name, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        outs[name] = {k: (tmp_path / name / f"{k}.wav").read_bytes() for k in ("a", "b")}
+    assert outs["first"] == outs["again"]
+    assert outs["first"]["a"] != outs["other"]["a"]
+    wav, fs = soundfile.read(tmp_path / "first" / "a.wav")
+    assert fs == 22050 and len(wav) == 39 * 256
+    assert not list(tmp_path.rglob("*.tmp"))
+    # one utterance alone gets the same wav as within the whole set (any job split)
+    (tmp_path / "one.scp").write_text(lines[1] + "\n")
+    run("griffin_lim.py", "--feats_scp", tmp_path / "one.scp", "--config", conf,
+        "--out_dir", tmp_path / "alone", cwd=tmp_path)
+    assert (tmp_path / "alone" / "b.wav").read_bytes() == outs["first"]["b"]
+    conf.write_text("fs: 22050\nn_fft: 1024\n")
+    bad = run("griffin_lim.py", "--feats_scp", scp, "--config", conf, "--out_dir",
+              tmp_path / "bad", cwd=tmp_path)
+    assert bad.returncode != 0 and "lacks n_shift, n_mels, fmin, fmax" in bad.stderr

@@ -14,7 +14,7 @@
 #   4 alignment    teacher-forced decoding -> FastSpeech2 durations, checked and scored
 #   5 statistics   feature, pitch and energy statistics
 #   6 training     FastSpeech2 with SNIPER (--train_config)
-#   7 synthesis    the eval set, Griffin-Lim or --vocoder_tag
+#   7 synthesis    the eval set, Griffin-Lim (seeded) or --vocoder_tag
 #   8 scoring      mel-cepstral distortion and log-F0 error -> exp/<tag>/RESULTS.md, mels.png
 #   9 packing      model-zoo zip, checked by unpacking and synthesizing in stock ESPnet
 set -euo pipefail
@@ -184,7 +184,8 @@ if stage_on 7; then
     log "stage 7: synthesis: data/eval with ${expdir}/${inference_model}"
     # Griffin-Lim's parameters: a raw model knows them, an fbank model (no front end) not
     printf '%s\n' "fs: ${fs}" "n_fft: ${n_fft}" "n_shift: ${n_shift}" "win_length: ${win_length}" \
-        "n_mels: ${n_mels}" "fmin: ${fmin}" "fmax: ${fmax}" > "${expdir}/griffin_lim.yaml"
+        "n_mels: ${n_mels}" "fmin: ${fmin}" "fmax: ${fmax}" "griffin_lim_iters: 8" \
+        > "${expdir}/griffin_lim.yaml"
     vocoder_args=(--vocoder_config "${expdir}/griffin_lim.yaml")
     if [ -n "${vocoder_tag}" ]; then
         vocoder_args=(--vocoder_tag "${vocoder_tag}")
@@ -192,6 +193,12 @@ if stage_on 7; then
     decode_sets data/eval "${expdir}/decode_eval" \
         --model_file "${expdir}/${inference_model}" --train_config "${expdir}/config.yaml" \
         --config "${decode_config}" "${vocoder_args[@]}"
+    if [ -z "${vocoder_tag}" ]; then
+        # ESPnet's Griffin-Lim draws its phases from fresh entropy: vocode again, seeded,
+        # so that stage 8 scores the same wavs on every run
+        python local/griffin_lim.py --feats_scp "${expdir}/decode_eval/denorm_feats.scp" \
+            --config "${expdir}/griffin_lim.yaml" --out_dir "${expdir}/decode_eval/wav"
+    fi
 fi
 
 if stage_on 8; then

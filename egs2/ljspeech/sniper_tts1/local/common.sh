@@ -182,6 +182,7 @@ decode_sets() {
         --ngpu "$(_job_ngpu)" --data_path_and_name_and_type "${data}/text,text,text" "$@"
     mkdir -p "${out}/wav"
     mv "${logdir}"/output.*/wav/*.wav "${out}/wav/"
+    cat "${logdir}"/output.*/denorm/feats.scp > "${out}/denorm_feats.scp"
 }
 
 # teacher_file model|config: the teacher's model file or training config.
