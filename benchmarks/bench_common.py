@@ -7,11 +7,13 @@ import shutil
 import subprocess
 from datetime import date
 from pathlib import Path
-from typing import Dict
+from typing import Dict, List, Sequence
 
 import torch
 
 import espnet
+from espnet2.train.distributed_utils import DistributedOption
+from espnet2.train.reporter import Reporter
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPE = REPO / "egs2" / "ljspeech" / "sniper_tts1"
@@ -64,3 +66,17 @@ def copy_recipe(work: Path) -> Path:
 
 def single_thread_env() -> Dict[str, str]:
     return dict(os.environ, OMP_NUM_THREADS="1")
+
+
+def train_epoch(trainer, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+                batches: Sequence, options) -> None:
+    """One epoch over ``batches`` through ``trainer.train_one_epoch``, as ESPnet runs it."""
+    # ESPnet adds utt_id to each batch dict it is given: hand it copies
+    batches: List = [(ids, dict(batch)) for ids, batch in batches]
+    reporter = Reporter()
+    reporter.set_epoch(1)
+    with reporter.observe("train") as sub:
+        trainer.train_one_epoch(model=model, iterator=batches, optimizers=[optimizer],
+                                schedulers=[None], scaler=None, reporter=sub,
+                                summary_writer=None, options=options,
+                                distributed_option=DistributedOption(distributed=False))

@@ -35,7 +35,7 @@ def step_overhead_table(data: dict) -> list:
         f"Peak memory: what training adds to a fresh process's resident set (weights, "
         f"gradients, Adam, activations, and the masks and initial values).",
         "",
-        "| model | parameters | batch | reps | dense s/step | SNIPER / dense time | "
+        "| model | parameters | micro-batch | reps x steps | dense s/step | SNIPER / dense time | "
         "prune / dense time | SNIPER / prune time | SNIPER / dense memory | "
         "prune / dense memory |",
         "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|",
@@ -48,7 +48,8 @@ def step_overhead_table(data: dict) -> list:
         sniper_memory = (_goal(m["sniper40"], memory_goal) if memory_goal
                          else f"{m['sniper40']:.3f}")
         lines.append(
-            f"| {size} | {r['params'] / 1e6:.2f} M | {b['utterances']} x {b['frames']} frames "
+            f"| {size} | {r['params'] / 1e6:.2f} M | {b['utterances']} x {b['frames']} frames, "
+            f"accum_grad {r['accum_grad']} "
             f"| {r['repetitions']} x {r['steps_per_repetition']} "
             f"| {r['seconds_per_step_median']['dense']:.3f} "
             f"| {sniper_time} [{t['sniper40']['min']:.3f}, {t['sniper40']['max']:.3f}] "

@@ -36,10 +36,9 @@ from typing import Dict, List
 import torch
 import yaml
 
-from bench_common import REPO, RESULTS, provenance, single_thread_env
+from bench_common import REPO, RESULTS, provenance, single_thread_env, train_epoch
 from espnet2.torch_utils.set_all_random_seed import set_all_random_seed
 from espnet2.train.distributed_utils import DistributedOption
-from espnet2.train.reporter import Reporter
 from espnet2.train.trainer import Trainer
 from espnet_sniper.config import parse_sniper_conf
 from espnet_sniper.fileio import atomic_write_text
@@ -74,17 +73,6 @@ def fresh_model(args) -> torch.nn.Module:
     return SniperTTSTask.build_model(args)
 
 
-def dense_steps(model, optimizer, batches, options) -> None:
-    batches = [(ids, dict(batch)) for ids, batch in batches]  # ESPnet adds utt_id to them
-    reporter = Reporter()
-    reporter.set_epoch(1)
-    with reporter.observe("train") as sub:
-        Trainer.train_one_epoch(model=model, iterator=batches, optimizers=[optimizer],
-                                schedulers=[None], scaler=None, reporter=sub,
-                                summary_writer=None, options=options,
-                                distributed_option=DistributedOption(distributed=False))
-
-
 def timing(args, batches: List, reps: int) -> Dict:
     scoring_model = fresh_model(args)
     sniper = parse_sniper_conf(yaml.safe_load(
@@ -96,14 +84,14 @@ def timing(args, batches: List, reps: int) -> Dict:
         SniperTTSTask.trainer.build_options(args), ngpu=0, log_interval=10**9,
         use_wandb=False, use_tensorboard=False)
     snip_scores(scoring_model, params, batches[:1])  # warm-up, both
-    dense_steps(training_model, optimizer, batches[:1], options)
+    train_epoch(Trainer, training_model, optimizer, batches[:1], options)
     seconds = {"scoring": [], "dense_steps": []}
     for _ in range(reps):
         start = time.perf_counter()
         snip_scores(scoring_model, params, batches)
         seconds["scoring"].append(time.perf_counter() - start)
         start = time.perf_counter()
-        dense_steps(training_model, optimizer, batches, options)
+        train_epoch(Trainer, training_model, optimizer, batches, options)
         seconds["dense_steps"].append(time.perf_counter() - start)
     ratios = [s / d for s, d in zip(seconds["scoring"], seconds["dense_steps"])]
     return {"batches": len(batches), "repetitions": reps,

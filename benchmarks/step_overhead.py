@@ -2,7 +2,8 @@
 """Cost of a SNIPER training step against a dense one and against torch.nn.utils.prune.
 
 The same FastSpeech2 (ESPnet's, inside ESPnetTTSModel) and the same batches go through
-ESPnet's ``Trainer.train_one_epoch`` (forward, backward, clipping, Adam, reporting):
+ESPnet's ``Trainer.train_one_epoch`` (forward, backward, clipping, Adam, reporting), with
+the config's ``accum_grad`` (the paper's: 8 micro-batches per optimizer step):
 
   dense     stock espnet2 Trainer, no masks
   sniper40  SniperTrainer at 40 % (the shipped mini/paper sniper_conf: cap 75 %, regrowth
@@ -37,9 +38,7 @@ import torch
 import torch.nn.utils.prune as prune
 import yaml
 
-from bench_common import REPO, RESULTS, provenance
-from espnet2.train.distributed_utils import DistributedOption
-from espnet2.train.reporter import Reporter
+from bench_common import REPO, RESULTS, provenance, train_epoch
 from espnet2.train.trainer import Trainer
 from espnet2.tts.espnet_model import ESPnetTTSModel
 from espnet2.tts.fastspeech2 import FastSpeech2
@@ -92,6 +91,10 @@ def make_batches(count: int, n_utts: int, n_tokens: int, frames_per_token: int) 
     return out
 
 
+def config_accum_grad(size: str) -> int:
+    return int(yaml.safe_load(SIZES[size].read_text()).get("accum_grad", 1))
+
+
 def sniper_masks(size: str, model: torch.nn.Module):
     """The 40 % masks of the shipped sniper_conf, from fixed random scores."""
     conf = yaml.safe_load(SIZES[size].read_text())["sniper_conf"]
@@ -102,11 +105,11 @@ def sniper_masks(size: str, model: torch.nn.Module):
     return config, params, ScoreRanking(scores, config.tie_break_seed)
 
 
-def contender(size: str, name: str) -> Callable[[List[Batch]], None]:
+def contender(size: str, name: str, accum_grad: int) -> Callable[[List[Batch]], None]:
     """A function that trains one epoch over the given batches, through ESPnet's trainer."""
     model = build_model(size)
     options = SniperTrainer.build_options(SniperTTSTask.get_parser().parse_args([]))
-    options = dataclasses.replace(options, ngpu=0, accum_grad=1, grad_clip=1.0,
+    options = dataclasses.replace(options, ngpu=0, accum_grad=accum_grad, grad_clip=1.0,
                                   grad_noise=False, use_amp=False, log_interval=10**9,
                                   use_wandb=False)
     trainer = Trainer
@@ -129,20 +132,13 @@ def contender(size: str, name: str) -> Callable[[List[Batch]], None]:
                 prune.custom_from_mask(modules[owner], attr, mask)
             opt = torch.optim.Adam(model.parameters(), lr=1e-4)
 
-    def epoch(batches: List[Batch]) -> None:
-        reporter = Reporter()
-        reporter.set_epoch(1)
-        with reporter.observe("train") as sub:
-            trainer.train_one_epoch(model=model, iterator=batches, optimizers=[opt],
-                                    schedulers=[None], scaler=None, reporter=sub,
-                                    summary_writer=None, options=options,
-                                    distributed_option=DistributedOption(distributed=False))
-    return epoch
+    return lambda batches: train_epoch(trainer, model, opt, batches, options)
 
 
-def step_times(size: str, reps: int, per_epoch: int, shape) -> Dict:
-    batches = make_batches(per_epoch, *shape)
-    epochs = {name: contender(size, name) for name in CONTENDERS}
+def step_times(size: str, reps: int, steps: int, shape) -> Dict:
+    accum_grad = config_accum_grad(size)
+    batches = make_batches(steps * accum_grad, *shape)
+    epochs = {name: contender(size, name, accum_grad) for name in CONTENDERS}
     for fn in epochs.values():  # warm-up: allocator, Adam's state
         fn(batches)
     times = {name: [] for name in CONTENDERS}
@@ -150,8 +146,9 @@ def step_times(size: str, reps: int, per_epoch: int, shape) -> Dict:
         for name, fn in epochs.items():
             start = time.perf_counter()
             fn(batches)
-            times[name].append((time.perf_counter() - start) / per_epoch)
+            times[name].append((time.perf_counter() - start) / steps)
     return {
+        "accum_grad": accum_grad,
         "seconds_per_step_median": {k: statistics.median(v) for k, v in times.items()},
         "ratio_over_dense": {k: _ratios(times[k], times["dense"]) for k in CONTENDERS[1:]},
         "sniper_over_prune": _ratios(times["sniper40"], times["prune40"]),
@@ -170,26 +167,25 @@ def _rss_kib(field: str) -> int:
     raise RuntimeError(f"no {field} in /proc/self/status")
 
 
-def _peak_memory_child(size: str, name: str, per_epoch: int, shape) -> int:
-    """In a fresh process: bytes the training of ``name`` adds at its peak."""
+def _peak_memory_child(size: str, name: str, shape) -> int:
+    """In a fresh process: bytes the training of ``name`` adds at its peak, over two steps
+    (the second has Adam's moments and the activations at once). Gradients accumulate in
+    place, so one micro-batch per step peaks as high as accum_grad of them."""
     torch.set_num_threads(1)
-    batches = make_batches(per_epoch, *shape)
+    batches = make_batches(2, *shape)
     Path("/proc/self/clear_refs").write_text("5")  # restart the high-water mark here
     before = _rss_kib("VmRSS")
-    epoch = contender(size, name)
-    epoch(batches)
-    epoch(batches)
+    contender(size, name, accum_grad=1)(batches)
     return (_rss_kib("VmHWM") - before) * 1024
 
 
-def peak_memory(size: str, reps: int, per_epoch: int, shape) -> Dict:
+def peak_memory(size: str, reps: int, shape) -> Dict:
     ctx = multiprocessing.get_context("spawn")
     peaks = {name: [] for name in CONTENDERS}
     for _ in range(reps):
         for name in CONTENDERS:
             with ctx.Pool(1) as pool:
-                peaks[name].append(pool.apply(_peak_memory_child,
-                                              (size, name, per_epoch, shape)))
+                peaks[name].append(pool.apply(_peak_memory_child, (size, name, shape)))
     median = {k: statistics.median(v) for k, v in peaks.items()}
     return {"training_bytes_median": median,
             "ratio_over_dense": {k: median[k] / median["dense"] for k in CONTENDERS[1:]}}
@@ -202,9 +198,9 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
 
     shape = (16, 60, 5)  # utterances, tokens, frames per token: 300 frames
-    plan = {"mini": dict(reps=15, per_epoch=3, memory_reps=2)}
+    plan = {"mini": dict(reps=15, steps=3, memory_reps=2)}
     if not args.quick:
-        plan["paper"] = dict(reps=5, per_epoch=2, memory_reps=1)
+        plan["paper"] = dict(reps=3, steps=1, memory_reps=1)
     results = {}
     for size, p in plan.items():
         n_params = sum(q.numel() for q in build_model(size).parameters())
@@ -212,9 +208,9 @@ def main(argv=None) -> None:
             "params": n_params,
             "batch": {"utterances": shape[0], "tokens": shape[1],
                       "frames": shape[1] * shape[2]},
-            "repetitions": p["reps"], "steps_per_repetition": p["per_epoch"],
-            **step_times(size, p["reps"], p["per_epoch"], shape),
-            "peak_memory": peak_memory(size, p["memory_reps"], p["per_epoch"], shape),
+            "repetitions": p["reps"], "steps_per_repetition": p["steps"],
+            **step_times(size, p["reps"], p["steps"], shape),
+            "peak_memory": peak_memory(size, p["memory_reps"], shape),
         }
         r = results[size]
         print(f"{size}: {n_params / 1e6:.2f} M params; step time over dense: " + ", ".join(

@@ -3,8 +3,8 @@
 One ``SniperController`` owns the masks of a run and is called at three points, through
 PyTorch's own hooks (nothing of ESPnet's is patched):
 
-* after each gradient is accumulated (``register_post_accumulate_grad_hook``): pruned
-  entries' gradients are zeroed, so they take no part in ESPnet's gradient clipping norm;
+* after each gradient is accumulated (``register_post_accumulate_grad_hook``) on the
+  micro-batch that ends an accumulation window: pruned entries' gradients are zeroed, so they take no part in ESPnet's gradient clipping norm;
   when gradient noise is on, the noise is added here, masked, instead of by ESPnet;
   Between that hook and the step, ESPnet only scales gradients (AMP's unscaling,
   clipping), so pruned entries never enter the optimizer's state: Adam's moments stay
@@ -25,8 +25,9 @@ removed: dense epochs cost nothing.
 
 Memory beyond dense training: a boolean mask per tensor on the training device, a copy
 of the weights before each step for the tensors whose learning rate is scaled, and on the
-CPU the ranking (4 bytes per entry) and the initial values of only the entries that can
-ever regrow (those pruned at the schedule's highest sparsity).
+CPU how many of the schedule's sparsities prune each entry (1 byte per entry) and the
+initial values of only the entries that can ever regrow (those pruned at its highest
+sparsity).
 """
 
 import logging
@@ -35,7 +36,13 @@ from typing import Dict, List, Optional, Sequence
 import torch
 
 from espnet_sniper.config import SniperConfig
-from espnet_sniper.masks import Masks, ScoreRanking, real_sparsity, tensor_density
+from espnet_sniper.masks import (
+    Masks,
+    ScheduleMasks,
+    ScoreRanking,
+    real_sparsity,
+    tensor_density,
+)
 
 
 class SniperController:
@@ -51,7 +58,9 @@ class SniperController:
         self.config = config
         self.distributed = distributed
         self.params = params
-        self.ranking = ranking
+        self.schedule_masks = ScheduleMasks(
+            ranking, config.schedule.sparsities(), config.max_param_sparsity
+        )
         self._regrowable_init = (
             self._regrowable_values(init_values) if config.restore_init_values else {}
         )
@@ -60,6 +69,9 @@ class SniperController:
         self.masks: Optional[Masks] = None  # bool, True = kept; None while dense
         self.lr_factors: Dict[torch.nn.Parameter, float] = {}
         self.noise_std: Optional[float] = None  # set per iteration by the trainer
+        # False on the iterations that do not end an accumulation window: their gradients
+        # are masked with the last one's, since only the sum reaches clipping and the step
+        self.window_ends = True
         self._device_masks: Dict[torch.nn.Parameter, torch.Tensor] = {}
         self._before_step: Dict[torch.nn.Parameter, torch.Tensor] = {}
         self._handles: List[torch.utils.hooks.RemovableHandle] = []
@@ -70,23 +82,18 @@ class SniperController:
 
     def _regrowable_values(self, init_values: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
         # Masks are nested: whatever regrows was pruned at the highest sparsity.
-        highest = self.ranking.masks(
-            self.config.schedule.max_sparsity, self.config.max_param_sparsity
-        )
+        pruned = self.schedule_masks.ever_pruned()
         return {
-            name: init_values[name].detach().cpu()[~highest[name]].clone()
-            for name in self.params
+            name: init_values[name].detach().cpu()[pruned[name]].clone() for name in self.params
         }
 
     def initial_values(self) -> Dict[str, torch.Tensor]:
         """Initial values where entries can regrow, 0.0 elsewhere (on the CPU)."""
-        highest = self.ranking.masks(
-            self.config.schedule.max_sparsity, self.config.max_param_sparsity
-        )
         values = {}
-        for name, compact in self._regrowable_init.items():
-            values[name] = torch.zeros(highest[name].shape, dtype=compact.dtype)
-            values[name][~highest[name]] = compact
+        for name, pruned in self.schedule_masks.ever_pruned().items():
+            compact = self._regrowable_init[name]
+            values[name] = torch.zeros(pruned.shape, dtype=compact.dtype)
+            values[name][pruned] = compact
         return values
 
     # ------------------------------------------------------------------ schedule
@@ -99,13 +106,9 @@ class SniperController:
         zeroes the newly pruned weights and their optimizer state.
         """
         old_masks = (
-            self.ranking.masks(weights_conform_to, self.config.max_param_sparsity)
-            if weights_conform_to
-            else None
+            self.schedule_masks.masks(weights_conform_to) if weights_conform_to else None
         )
-        new_masks = (
-            self.ranking.masks(sparsity, self.config.max_param_sparsity) if sparsity else None
-        )
+        new_masks = self.schedule_masks.masks(sparsity) if sparsity else None
         init = (
             self.initial_values()
             if old_masks is not None and self.config.restore_init_values
@@ -211,11 +214,17 @@ class SniperController:
         self._handles = []
 
     @torch.no_grad()
+    def mask_gradients(self) -> None:
+        for p, mask in self._device_masks.items():
+            if p.grad is not None:
+                p.grad.mul_(mask)
+
+    @torch.no_grad()
     def _on_grad(self, p: torch.nn.Parameter) -> None:
         if self.noise_std is not None:
             p.grad.add_(torch.randn(p.grad.shape).to(p.grad.device), alpha=self.noise_std)
         mask = self._device_masks.get(p)
-        if mask is not None:
+        if mask is not None and self.window_ends:
             p.grad.mul_(mask)
 
     @torch.no_grad()

@@ -83,6 +83,40 @@ class ScoreRanking:
         return masks
 
 
+class ScheduleMasks:
+    """The masks at a schedule's sparsities, in one byte per entry.
+
+    Masks are nested, so an entry is fully described by how many of the schedule's
+    sparsities prune it: kept at sparsity s exactly when that count is below the number
+    of scheduled sparsities >= s. A run keeps this instead of the ranking (4 bytes per
+    entry) for as long as it trains.
+    """
+
+    def __init__(self, ranking: ScoreRanking, sparsities: Sequence[float],
+                 max_param_sparsity: float = 100.0):
+        self.sparsities = tuple(sorted({float(s) for s in sparsities if s > 0}))
+        dtype = torch.uint8 if len(self.sparsities) < 256 else torch.int16
+        self._pruned_count = {
+            name: torch.zeros(shape, dtype=dtype) for name, shape in ranking.shapes.items()
+        }
+        for sparsity in self.sparsities:
+            for name, keep in ranking.masks(sparsity, max_param_sparsity).items():
+                self._pruned_count[name].add_(keep.logical_not().to(dtype))
+
+    def masks(self, sparsity: float) -> Masks:
+        """Boolean keep-masks (True = kept) at one of the schedule's sparsities."""
+        if float(sparsity) not in self.sparsities:
+            raise ValueError(
+                f"sparsity {sparsity} is not one of the schedule's {list(self.sparsities)}"
+            )
+        pruning = sum(1 for s in self.sparsities if s >= sparsity)
+        return {name: count < pruning for name, count in self._pruned_count.items()}
+
+    def ever_pruned(self) -> Masks:
+        """Entries pruned at some point of the schedule (at its highest sparsity)."""
+        return {name: count > 0 for name, count in self._pruned_count.items()}
+
+
 def count_kept(masks: Masks) -> int:
     return sum(int(m.sum()) for m in masks.values())
 

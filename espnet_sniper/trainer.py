@@ -249,7 +249,8 @@ def _check_initial_weights(
 
 class _SniperIterator:
     """ESPnet's training iterator, reporting SNIPER's numbers on every iteration and
-    arming the gradient noise for the iterations that end an accumulation window."""
+    arming the gradient masking and noise for the iterations that end an accumulation
+    window."""
 
     def __init__(self, iterator, controller, reporter, accum_grad, scaler):
         self.iterator = iterator
@@ -265,12 +266,18 @@ class _SniperIterator:
         stats = self.controller.stats()
         for iiter, item in enumerate(self.iterator, 1):
             self.reporter.register(stats)
+            # ESPnet steps on every accum_grad-th iteration
+            self.controller.window_ends = iiter % self.accum_grad == 0
             if self.controller.noise_enabled:
                 self.controller.noise_std = (
-                    self._noise_std() if iiter % self.accum_grad == 0 else None
+                    self._noise_std() if self.controller.window_ends else None
                 )
             yield item
         self.controller.noise_std = None
+        if not self.controller.window_ends:
+            # an unfinished window's gradients stay for the next epoch's first step
+            self.controller.mask_gradients()
+        self.controller.window_ends = True
 
     def _noise_std(self) -> float:
         interval = self.reporter.get_total_count() // NOISE_DURATION + 1

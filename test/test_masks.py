@@ -1,10 +1,11 @@
 import math
 
+import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from espnet_sniper.masks import ScoreRanking, prunable_parameters, real_sparsity
+from espnet_sniper.masks import ScheduleMasks, ScoreRanking, prunable_parameters, real_sparsity
 
 shapes = st.lists(
     st.tuples(st.integers(1, 6), st.integers(1, 7)), min_size=1, max_size=5
@@ -77,3 +78,24 @@ def test_exclusions_are_never_scored_or_masked():
     assert names == {"lin.weight", "lin.bias"}  # biases are prunable
     model.lin.bias.requires_grad = False  # frozen parameters are not trained, so not pruned
     assert set(prunable_parameters(model, ["norm", "embed"])) == {"lin.weight"}
+
+
+@settings(max_examples=25, deadline=None)
+@given(shape_list=st.lists(st.tuples(st.integers(1, 6), st.integers(1, 6)), min_size=1,
+                           max_size=4),
+       seed=st.integers(0, 1000), ties=st.booleans(),
+       sparsities=st.lists(st.floats(0.5, 95), min_size=1, max_size=5),
+       cap=st.floats(10, 100))
+def test_schedule_masks_equal_the_ranking_masks_at_every_scheduled_sparsity(
+        shape_list, seed, ties, sparsities, cap):
+    ranking = ScoreRanking(make_scores(shape_list, seed, ties))
+    compact = ScheduleMasks(ranking, sparsities + [0.0], cap)
+    for s in sparsities:
+        expected = ranking.masks(s, cap)
+        got = compact.masks(s)
+        assert all(torch.equal(got[n], expected[n]) for n in expected)
+    highest = ranking.masks(max(sparsities), cap)
+    assert all(torch.equal(compact.ever_pruned()[n], ~highest[n]) for n in highest)
+    unscheduled = next(v for v in (1.2345, 2.3456, 3.4567) if v not in sparsities)
+    with pytest.raises(ValueError, match="not one of the schedule's"):
+        compact.masks(unscheduled)

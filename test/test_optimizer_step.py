@@ -248,6 +248,16 @@ def test_lr_scaling_equals_a_per_tensor_learning_rate(scheduler, scale_lr):
     assert controller.stats()["sniper_lr_factor"] > 1.0
 
 
+def test_gradients_left_by_an_unfinished_window_are_masked_at_the_epoch_end():
+    model, opt, controller = setup({"schedule": {0: 50}, "max_param_sparsity": 90})
+    opts = SniperTrainer.attach(options(accum_grad=2), controller)
+    train_epoch(model, opt, opts, batches(3))  # one step, then a window of one batch
+    for n, p in controller.params.items():
+        assert p.grad is not None and torch.count_nonzero(p.grad) > 0
+        assert torch.count_nonzero(p.grad[~controller.masks[n]]) == 0
+    assert controller.window_ends
+
+
 @pytest.mark.parametrize("restore", [True, False])
 def test_regrowth_restarts_from_initial_values_or_zero_with_fresh_state(restore):
     conf = {"schedule": {0: 50, 1: 20}, "max_param_sparsity": 90,
