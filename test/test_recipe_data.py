@@ -55,6 +55,40 @@ def test_mini_corpus_is_ljspeech_shaped_and_deterministic(mini_corpus, tmp_path)
     assert (again / "metadata.csv").stat().st_mtime_ns == stamp
 
 
+def test_mini_corpus_records_where_espeak_ng_starts_each_word(mini_corpus, tmp_path):
+    lines = (mini_corpus / "metadata.csv").read_text(encoding="utf-8").splitlines()
+    onsets = {line.split()[0]: list(map(int, line.split()[1:]))
+              for line in (mini_corpus / "word_onsets.txt").read_text().splitlines()}
+    assert list(onsets) == [line.split("|")[0] for line in lines]
+    matched = 0
+    for line in lines:
+        uid, _, normalized = line.split("|")
+        samples, rate = soundfile.read(str(mini_corpus / "wavs" / f"{uid}.wav"), dtype="int16")
+        words = normalized.split()
+        assert onsets[uid] == sorted(set(onsets[uid])) and onsets[uid][-1] < len(samples)
+        # espeak-ng sometimes speaks two words as one ("that a"), never one as two
+        assert 2 <= len(onsets[uid]) <= len(words)
+        if len(onsets[uid]) != len(words):
+            continue
+        matched += 1
+        # a word after a comma starts where the sound comes back after the pause
+        for k in (k for k in range(1, len(words)) if words[k - 1].endswith(",")):
+            pause = samples[onsets[uid][k] - rate // 20:onsets[uid][k]]
+            assert np.abs(pause).max() == 0
+            assert np.abs(samples[onsets[uid][k]:onsets[uid][k] + rate // 50]).max() > 0
+    assert matched >= len(lines) // 2
+    # every utterance is what the espeak-ng command alone writes (no state carried over
+    # from the utterance before)
+    for line in lines[1:3]:
+        uid, _, normalized = line.split("|")
+        cli = tmp_path / f"{uid}.wav"
+        subprocess.run(["espeak-ng", "-v", "en-us", "-s", "170", "-w", str(cli), normalized],
+                       check=True)
+        ours, _ = soundfile.read(str(mini_corpus / "wavs" / f"{uid}.wav"), dtype="int16")
+        theirs, _ = soundfile.read(str(cli), dtype="int16")
+        np.testing.assert_array_equal(ours, theirs)
+
+
 def test_data_prep_splits_like_ljspeech(mini_corpus, tmp_path):
     done = run("data_prep.py", "--db_root", mini_corpus, "--data_dir", tmp_path / "data", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
@@ -210,6 +244,77 @@ def test_durations_that_miss_the_frame_count_stop_the_run(mini_corpus, tmp_path)
     assert report["share_zero_frame_tokens"] == pytest.approx(2 / 3)
     assert (train / "durations").read_text().split("\n")[0].split()[1:] == \
         list(map(str, good[sorted(good)[0]]))
+
+
+def _durations_at_word_onsets(train: Path, onsets: dict, tokenize, n_shift: int = 256) -> dict:
+    """Durations that start each word in the frame where espeak-ng started it: word k's
+    first token gets the frames up to word k+1's onset, the other tokens none."""
+    durations = {}
+    texts = dict(line.split(" ", 1) for line in (train / "text").read_text().splitlines())
+    for line in (train / "wav.scp").read_text().splitlines():
+        uid, wav = line.split(" ", 1)
+        tokens = tokenize(texts[uid])
+        frames = soundfile.info(wav).frames // n_shift + 1
+        durs = [0] * (len(tokens) + 1)
+        starts = [i for i, t in enumerate(tokens) if t != "<space>"
+                  and (i == 0 or tokens[i - 1] == "<space>")]
+        if len(starts) != len(onsets[uid]):
+            durs[0] = frames  # a word-count mismatch: the measure must skip it
+        else:
+            # the first word starts at frame 0 whatever silence espeak-ng put before it
+            bounds = [0] + [round(o / n_shift) for o in onsets[uid][1:]] + [frames]
+            for start, begin, end in zip(starts, bounds, bounds[1:]):
+                durs[start] = end - begin
+            durs[-1] = frames - sum(durs)
+        durations[uid] = durs
+    return durations
+
+
+def test_durations_are_measured_against_espeak_ng_word_onsets(mini_corpus, tmp_path):
+    from espnet2.text.build_tokenizer import build_tokenizer
+    from espnet2.text.cleaner import TextCleaner
+
+    tokenizer = build_tokenizer("phn", g2p_type="espeak_ng_english_us_vits")
+    clean = TextCleaner("tacotron")
+    train, _, _ = prepared(mini_corpus, tmp_path)
+    onsets_file = tmp_path / "corpus" / "word_onsets.txt"
+    onsets = {line.split()[0]: list(map(int, line.split()[1:]))
+              for line in onsets_file.read_text().splitlines()}
+    exact = _durations_at_word_onsets(
+        train, onsets, lambda text: tokenizer.text2tokens(clean(text)))
+    _write_align(tmp_path / "align", exact)
+    args = ["--data_dirs", train, "--align_dirs", tmp_path / "align", "--n_shift", 256,
+            "--report", tmp_path / "quality.json", "--word_onsets", onsets_file]
+    done = run("check_durations.py", *args, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    measured = json.loads((tmp_path / "quality.json").read_text())["sets"]["train"]
+    onset = measured["word_onset_error"]
+    assert onset["utterances_compared"] >= len(exact) - 4  # the numbered ones may not match
+    assert onset["teacher_mean_frames"] <= 0.5  # only rounding to frames
+    assert onset["teacher_share_within_2_frames"] == 1.0
+    assert onset["naive_mean_frames"] > 2
+    assert "word onsets off by" in done.stderr
+
+    # every word one frame late (the first token one frame longer, the last word one
+    # shorter): about one frame of error
+    late = {}
+    for uid, durs in exact.items():
+        late[uid] = list(durs)
+        spoken = [i for i, d in enumerate(durs[:-1]) if d > 0]
+        if len(spoken) > 1:
+            late[uid][spoken[0]] += 1
+            late[uid][spoken[-1]] -= 1
+    shutil.rmtree(tmp_path / "align")
+    _write_align(tmp_path / "align", late)
+    assert run("check_durations.py", *args, cwd=tmp_path).returncode == 0
+    later = json.loads((tmp_path / "quality.json").read_text())["sets"]["train"]
+    assert 0.5 <= later["word_onset_error"]["teacher_mean_frames"] <= 1.5
+
+    (tmp_path / "bad_onsets.txt").write_text("LJM01-0001 0 12x\n")
+    args[-1] = tmp_path / "bad_onsets.txt"
+    done = run("check_durations.py", *args, cwd=tmp_path)
+    assert done.returncode != 0 and "bad_onsets.txt:1: word onsets must be whole numbers" \
+        in done.stderr
 
 
 def test_run_sh_works_from_any_directory(tmp_path):

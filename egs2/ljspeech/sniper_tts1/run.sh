@@ -155,9 +155,15 @@ if stage_on 4; then
         align_set "data/${dset}" "${teacher_dir}/align_${dset}" "${teacher_model}" \
             "${teacher_train_config}"
     done
+    truth_args=()
+    # the mini corpus knows where espeak-ng started each word: measure the durations on it
+    if [ -f "${db_root}/word_onsets.txt" ]; then
+        truth_args=(--word_onsets "${db_root}/word_onsets.txt" --token_type "${token_type}"
+            --g2p "${g2p}" --cleaner "${cleaner}")
+    fi
     python local/check_durations.py --data_dirs data/train data/dev data/eval \
         --align_dirs "${teacher_dir}"/align_{train,dev,eval} --n_shift "${n_shift}" \
-        --min_focus_rate "${min_focus_rate}" \
+        --min_focus_rate "${min_focus_rate}" "${truth_args[@]}" \
         --report "${teacher_dir}/alignment_quality.json"
 fi
 

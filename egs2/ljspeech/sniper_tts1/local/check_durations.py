@@ -6,6 +6,8 @@ the number of feature frames (``n_samples // n_shift + 1``, ESPnet's centred STF
 otherwise the run stops, naming the utterances. Reports ESPnet's focus rate (the mean over
 decoder steps of the largest attention weight; near 1 for a sharp, diagonal alignment) and
 the share of tokens that got no frame at all (FastSpeech2 never hears those).
+With ``--word_onsets`` (the mini corpus's espeak-ng word starts) it also measures how
+far the durations put each word from its true onset (``word_onsets.py``).
 Good durations are written to ``<data_dir>/durations``, where FastSpeech2 reads them.
 """
 
@@ -18,6 +20,7 @@ from pathlib import Path
 import soundfile
 
 from kaldi_dir import read_table, write_lines, write_text
+from word_onsets import measure, read_word_onsets
 
 
 def main(argv=None) -> None:
@@ -27,9 +30,21 @@ def main(argv=None) -> None:
     parser.add_argument("--n_shift", type=int, required=True)
     parser.add_argument("--min_focus_rate", type=float, default=0.5)
     parser.add_argument("--report", type=Path, required=True)
+    parser.add_argument("--word_onsets", type=Path,
+                        help="true word onsets (samples) to measure the durations against")
+    parser.add_argument("--token_type", default="phn", help="with --word_onsets: as in training")
+    parser.add_argument("--g2p", default="espeak_ng_english_us_vits")
+    parser.add_argument("--cleaner", default="tacotron")
     args = parser.parse_args(argv)
     if len(args.data_dirs) != len(args.align_dirs):
         sys.exit("error: give one --align_dirs entry per --data_dirs entry")
+    tokenize, true_onsets = None, {}
+    if args.word_onsets is not None:
+        try:
+            true_onsets = read_word_onsets(args.word_onsets)
+        except (OSError, ValueError) as e:
+            sys.exit(f"error: --word_onsets: {e}")
+        tokenize = _tokenizer(args.token_type, args.g2p, args.cleaner)
 
     report = {"sets": {}}
     errors = []
@@ -45,8 +60,11 @@ def main(argv=None) -> None:
         if missing:
             errors.append(f"{data_dir}: no durations for {len(missing)} utterance(s): "
                           f"{' '.join(missing[:10])}")
+        sample_rate = None
         for uid, durs in durations.items():
-            frames = soundfile.info(wavs[uid]).frames // args.n_shift + 1
+            info = soundfile.info(wavs[uid])
+            frames = info.frames // args.n_shift + 1
+            sample_rate = info.samplerate
             if sum(durs) != frames:
                 errors.append(f"{data_dir}: {uid}: durations sum to {sum(durs)}, "
                               f"the features have {frames} frames")
@@ -63,6 +81,10 @@ def main(argv=None) -> None:
             "share_zero_frame_tokens": sum(d == 0 for d in tokens) / len(tokens),
             "low_focus_utterances": low,
         }
+        if tokenize and sample_rate:
+            report["sets"][data_dir.name]["word_onset_error"] = measure(
+                durations, read_table(data_dir / "text"), true_onsets, tokenize, args.n_shift,
+                1000 * args.n_shift / sample_rate)
         if low:
             print(f"{data_dir}: {len(low)} utterance(s) with a focus rate below "
                   f"{args.min_focus_rate} (attention not sharp enough; their durations are less "
@@ -79,6 +101,27 @@ def main(argv=None) -> None:
               f"{s['focus_rate_mean']:.3f}, {len(s['low_focus_utterances'])} below "
               f"{args.min_focus_rate}, {100 * s['share_zero_frame_tokens']:.1f} % of tokens "
               "with 0 frames", file=sys.stderr)
+        onset = s.get("word_onset_error")
+        if onset and onset["utterances_compared"]:
+            print(f"alignment {name}: word onsets off by {onset['teacher_mean_frames']:.2f} "
+                  f"frames on average (median {onset['teacher_median_frames']:.2f}; "
+                  f"{100 * onset['teacher_share_within_2_frames']:.0f} % within 2 frames; "
+                  f"equal shares per token: {onset['naive_mean_frames']:.2f}) over "
+                  f"{onset['words_compared']} words of {onset['utterances_compared']} "
+                  f"utterances", file=sys.stderr)
+        elif onset:
+            print(f"alignment {name}: word onsets not measured: no utterance's words match "
+                  f"espeak-ng's ({onset['utterances_skipped']} tried)", file=sys.stderr)
+
+
+def _tokenizer(token_type: str, g2p: str, cleaner: str):
+    # imported here: only --word_onsets needs ESPnet's text front end
+    from espnet2.text.build_tokenizer import build_tokenizer
+    from espnet2.text.cleaner import TextCleaner
+
+    tokenizer = build_tokenizer(token_type, g2p_type=g2p)
+    clean = TextCleaner(cleaner)
+    return lambda text: tokenizer.text2tokens(clean(text))
 
 
 if __name__ == "__main__":

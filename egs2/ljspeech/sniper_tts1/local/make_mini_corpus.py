@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Generate the mini corpus: English sentences of our own, spoken by espeak-ng, laid out
 exactly as LJSpeech-1.1 (``wavs/<id>.wav``, 22050 Hz 16-bit mono, and ``metadata.csv``
-with ``id|transcription|normalized transcription``).
+with ``id|transcription|normalized transcription``), plus ``word_onsets.txt``: where
+espeak-ng started each word, in samples (``<id> <onset> ...``), the truth that stage 4
+measures the teacher's durations against.
 
 The sentences come from hand-written phrase lists (chosen so that every English phoneme
 occurs, /ʒ/ and /ð/ included) combined by a seeded generator, so the corpus is the same on
@@ -11,13 +13,19 @@ behind, only a ``.partial`` directory that the next run removes.
 """
 
 import argparse
+import functools
 import json
+import multiprocessing
+import os
 import random
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 from typing import List, Tuple
+
+import soundfile
+
+import espeak_synth
 
 SUBJECTS = [
     "the old sailor", "my younger brother", "a quiet teacher", "the judge", "our neighbour's child",
@@ -77,11 +85,6 @@ def sentences(n: int, seed: int) -> List[Tuple[str, str]]:
     return out
 
 
-def speak(text: str, wav: Path, voice: str, speed: int) -> None:
-    subprocess.run(["espeak-ng", "-v", voice, "-s", str(speed), "-w", str(wav), text],
-                   check=True, stdout=subprocess.DEVNULL)
-
-
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out_dir", type=Path, required=True, help="corpus root to create")
@@ -92,11 +95,8 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     if args.num_utts < 3:
         sys.exit(f"error: --num_utts must be at least 3 (train, dev, eval), got {args.num_utts}")
-    if shutil.which("espeak-ng") is None:
-        sys.exit("error: espeak-ng is not installed; run tools/setup.sh (it installs it)")
-
     params = {"num_utts": args.num_utts, "seed": args.seed, "voice": args.voice,
-              "speed": args.speed}
+              "speed": args.speed, "word_onsets": "word_onsets.txt"}
     done = args.out_dir / ".complete"
     if done.exists() and json.loads(done.read_text()) == params:
         print(f"mini corpus already in {args.out_dir}", file=sys.stderr)
@@ -108,12 +108,24 @@ def main(argv=None) -> None:
     partial = args.out_dir.with_name(args.out_dir.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     (partial / "wavs").mkdir(parents=True)
-    lines = []
-    for i, (text, normalized) in enumerate(sentences(args.num_utts, args.seed), 1):
-        uid = f"LJM{(i - 1) // 100 + 1:02d}-{i:04d}"
-        speak(normalized, partial / "wavs" / f"{uid}.wav", args.voice, args.speed)
-        lines.append(f"{uid}|{text}|{normalized}")
+    pairs = sentences(args.num_utts, args.seed)
+    lines, onset_lines = [], []
+    # a fresh process per utterance (espeak_synth says why); fork: nothing to re-import
+    with multiprocessing.get_context("fork").Pool(os.cpu_count() or 1, maxtasksperchild=1) as pool:
+        speak = functools.partial(espeak_synth.speak, voice=args.voice,
+                                  words_per_minute=args.speed)
+        spoken = pool.imap(speak, [normalized for _, normalized in pairs])
+        try:
+            for i, ((text, normalized), (samples, rate, onsets)) in enumerate(zip(pairs, spoken), 1):
+                uid = f"LJM{(i - 1) // 100 + 1:02d}-{i:04d}"
+                soundfile.write(str(partial / "wavs" / f"{uid}.wav"), samples, rate,
+                                subtype="PCM_16")
+                lines.append(f"{uid}|{text}|{normalized}")
+                onset_lines.append(" ".join([uid, *map(str, onsets)]))
+        except (RuntimeError, ValueError) as e:
+            sys.exit(f"error: {e}")
     (partial / "metadata.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (partial / "word_onsets.txt").write_text("\n".join(onset_lines) + "\n", encoding="utf-8")
     (partial / ".complete").write_text(json.dumps(params))
     partial.rename(args.out_dir)
     print(f"mini corpus: {len(lines)} utterances in {args.out_dir}", file=sys.stderr)
