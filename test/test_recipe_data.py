@@ -309,6 +309,7 @@ def test_durations_are_measured_against_espeak_ng_word_onsets(mini_corpus, tmp_p
     assert run("check_durations.py", *args, cwd=tmp_path).returncode == 0
     later = json.loads((tmp_path / "quality.json").read_text())["sets"]["train"]
     assert 0.5 <= later["word_onset_error"]["teacher_mean_frames"] <= 1.5
+    assert 0.5 <= later["word_onset_error"]["teacher_mean_signed_frames"] <= 1.5  # late
 
     (tmp_path / "bad_onsets.txt").write_text("LJM01-0001 0 12x\n")
     args[-1] = tmp_path / "bad_onsets.txt"

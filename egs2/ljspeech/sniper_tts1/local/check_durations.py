@@ -106,6 +106,7 @@ def main(argv=None) -> None:
             print(f"alignment {name}: word onsets off by {onset['teacher_mean_frames']:.2f} "
                   f"frames on average (median {onset['teacher_median_frames']:.2f}; "
                   f"{100 * onset['teacher_share_within_2_frames']:.0f} % within 2 frames; "
+                  f"{onset['teacher_mean_signed_frames']:+.2f} frames on average with the sign; "
                   f"equal shares per token: {onset['naive_mean_frames']:.2f}) over "
                   f"{onset['words_compared']} words of {onset['utterances_compared']} "
                   f"utterances", file=sys.stderr)

@@ -2,7 +2,7 @@
 
 A word's onset under the durations is the number of frames given to the tokens before
 its first token; the truth is espeak-ng's word event (``word_onsets.txt`` of the mini
-corpus) in frames. The first word is left out (it starts at frame 0 on both sides), and so
+corpus) in frames. The first word is left out (durations always start it at frame 0), and so
 are utterances whose word counts differ (espeak-ng reads "sixty-five" as one word, the
 phonemizer as two). For scale, the same is measured for a naive alignment that gives
 every token the same share of the frames.
@@ -44,8 +44,8 @@ def first_tokens(tokens: Sequence[str]) -> List[int]:
 
 def onset_errors(tokens: Sequence[str], durations: Sequence[int], onsets: Sequence[int],
                  n_shift: int) -> Optional[Dict[str, List[float]]]:
-    """Absolute onset errors in frames of words 2.., for the teacher and the naive
-    alignment; None when the words cannot be matched. ``durations`` has one entry per
+    """Onset errors in frames (positive: later than the truth) of words 2.., for the
+    teacher and the naive alignment; None when the words cannot be matched. ``durations`` has one entry per
     token and one for <sos/eos>."""
     starts = first_tokens(tokens)
     if len(starts) != len(onsets) or len(starts) < 2 or len(durations) != len(tokens) + 1:
@@ -57,8 +57,8 @@ def onset_errors(tokens: Sequence[str], durations: Sequence[int], onsets: Sequen
     teacher, naive = [], []
     for start, onset in zip(starts[1:], onsets[1:]):
         truth = onset / n_shift
-        teacher.append(abs(frames_before[start] - truth))
-        naive.append(abs(start * share - truth))
+        teacher.append(frames_before[start] - truth)
+        naive.append(start * share - truth)
     return {"teacher": teacher, "naive": naive}
 
 
@@ -68,6 +68,7 @@ def measure(durations: Dict[str, List[int]], texts: Dict[str, str],
     """Onset errors over the utterances that have durations, a text and true onsets."""
     teacher: List[float] = []
     naive: List[float] = []
+    signed: List[float] = []
     compared = skipped = 0
     for uid in sorted(set(durations) & set(texts) & set(onsets)):
         found = onset_errors(tokenize(texts[uid]), durations[uid], onsets[uid], n_shift)
@@ -75,8 +76,9 @@ def measure(durations: Dict[str, List[int]], texts: Dict[str, str],
             skipped += 1
             continue
         compared += 1
-        teacher += found["teacher"]
-        naive += found["naive"]
+        teacher += map(abs, found["teacher"])
+        naive += map(abs, found["naive"])
+        signed += found["teacher"]
     if not teacher:
         return {"utterances_compared": 0, "utterances_skipped": skipped}
     return {
@@ -88,6 +90,7 @@ def measure(durations: Dict[str, List[int]], texts: Dict[str, str],
         "teacher_median_frames": statistics.median(teacher),
         "teacher_p90_frames": sorted(teacher)[int(0.9 * (len(teacher) - 1))],
         "teacher_share_within_2_frames": sum(e <= 2 for e in teacher) / len(teacher),
+        "teacher_mean_signed_frames": statistics.fmean(signed),
         "naive_mean_frames": statistics.fmean(naive),
         "naive_share_within_2_frames": sum(e <= 2 for e in naive) / len(naive),
     }
