@@ -13,7 +13,7 @@ the config's ``accum_grad`` (the paper's: 8 micro-batches per optimizer step):
             masked weight on every forward: the reference implementation's approach)
 
 Step time: the contenders alternate within every repetition so that machine noise hits
-all of them; ratios are per repetition, median and spread reported. Peak memory: each
+all of them, and the order rotates from one repetition to the next; ratios are per repetition, median and spread reported. Peak memory: each
 contender in a fresh process (spawned), the peak resident set while training minus the
 resident set before the model was built, i.e. what training adds (weights, gradients,
 Adam's moments, activations, masks and initial values): on this CPU machine there is no
@@ -142,8 +142,12 @@ def step_times(size: str, reps: int, steps: int, shape) -> Dict:
     for fn in epochs.values():  # warm-up: allocator, Adam's state
         fn(batches)
     times = {name: [] for name in CONTENDERS}
-    for _ in range(reps):
-        for name, fn in epochs.items():
+    for rep in range(reps):
+        # each contender takes each place in the order in turn: no one always runs right
+        # after the same other (caches, allocator, clock)
+        turn = rep % len(CONTENDERS)
+        for name in CONTENDERS[turn:] + CONTENDERS[:turn]:
+            fn = epochs[name]
             start = time.perf_counter()
             fn(batches)
             times[name].append((time.perf_counter() - start) / steps)
