@@ -65,9 +65,11 @@ def step_overhead_table(data: dict) -> list:
     return lines + [
         "",
         "Time ratios: median over repetitions [min, max]. At the mini size the resident-set "
-        "differences are of the order of the allocator's noise (the prune peer once measured "
+        "differences are of the order of the allocator's noise (a contender can measure "
         "below dense); at the paper's size they are the masks, initial values and, for the "
-        "prune peer, the second copy of every pruned weight it keeps (`weight_orig`).",
+        "prune peer, the second copy of every pruned weight it keeps (`weight_orig`), but a "
+        "single process's high-water mark moves by about 5 % from run to run (an earlier run "
+        "measured SNIPER 1.098x and the prune peer 1.180x dense).",
         "",
     ]
 
