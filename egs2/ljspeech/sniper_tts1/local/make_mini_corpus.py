@@ -116,7 +116,8 @@ def main(argv=None) -> None:
                                   words_per_minute=args.speed)
         spoken = pool.imap(speak, [normalized for _, normalized in pairs])
         try:
-            for i, ((text, normalized), (samples, rate, onsets)) in enumerate(zip(pairs, spoken), 1):
+            for i, ((text, normalized), spoken_one) in enumerate(zip(pairs, spoken), 1):
+                samples, rate, onsets = spoken_one
                 uid = f"LJM{(i - 1) // 100 + 1:02d}-{i:04d}"
                 soundfile.write(str(partial / "wavs" / f"{uid}.wav"), samples, rate,
                                 subtype="PCM_16")

@@ -45,8 +45,8 @@ def first_tokens(tokens: Sequence[str]) -> List[int]:
 def onset_errors(tokens: Sequence[str], durations: Sequence[int], onsets: Sequence[int],
                  n_shift: int) -> Optional[Dict[str, List[float]]]:
     """Onset errors in frames (positive: later than the truth) of words 2.., for the
-    teacher and the naive alignment; None when the words cannot be matched. ``durations`` has one entry per
-    token and one for <sos/eos>."""
+    teacher and the naive alignment; None when the words cannot be matched.
+    ``durations`` has one entry per token and one for <sos/eos>."""
     starts = first_tokens(tokens)
     if len(starts) != len(onsets) or len(starts) < 2 or len(durations) != len(tokens) + 1:
         return None
