@@ -36,8 +36,8 @@ def _faster(ratio: dict) -> str:
 def step_overhead_table(data: dict) -> list:
     lines = [
         f"**Cost per step** ({_where(data, 'step_overhead.py')}): the same FastSpeech2 and "
-        f"batches through ESPnet's `train_one_epoch`, alternated (the order rotating); SNIPER at 40 % (the shipped "
-        f"sniper_conf) and the same masks applied by `torch.nn.utils.prune` against dense. "
+        f"batches through ESPnet's `train_one_epoch`, alternated (the order rotating); "
+        f"SNIPER at 40 % (the shipped sniper_conf) and the same masks applied by `torch.nn.utils.prune` against dense. "
         f"Peak memory: what training adds to a fresh process's resident set (weights, "
         f"gradients, Adam, activations, and the masks and initial values).",
         "",

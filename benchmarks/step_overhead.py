@@ -13,11 +13,12 @@ the config's ``accum_grad`` (the paper's: 8 micro-batches per optimizer step):
             masked weight on every forward: the reference implementation's approach)
 
 Step time: the contenders alternate within every repetition so that machine noise hits
-all of them, and the order rotates from one repetition to the next; ratios are per repetition, median and spread reported. Peak memory: each
-contender in a fresh process (spawned), the peak resident set while training minus the
-resident set before the model was built, i.e. what training adds (weights, gradients,
-Adam's moments, activations, masks and initial values): on this CPU machine there is no
-allocator counter to read, and the process's high-water mark is what a user would hit.
+all of them, and the order rotates from one repetition to the next; ratios are per
+repetition, median and spread reported. Peak memory: each contender in a fresh process
+(spawned), the peak resident set while training minus the resident set before the model
+was built, i.e. what training adds (weights, gradients, Adam's moments, activations,
+masks and initial values): on this CPU machine there is no allocator counter to read, and
+the process's high-water mark is what a user would hit.
 
     python benchmarks/step_overhead.py --quick   # the mini model only, a few minutes
     python benchmarks/step_overhead.py           # mini and the paper's 38 M model

@@ -4,7 +4,8 @@ One ``SniperController`` owns the masks of a run and is called at three points, 
 PyTorch's own hooks (nothing of ESPnet's is patched):
 
 * after each gradient is accumulated (``register_post_accumulate_grad_hook``) on the
-  micro-batch that ends an accumulation window: pruned entries' gradients are zeroed, so they take no part in ESPnet's gradient clipping norm;
+  micro-batch that ends an accumulation window: pruned entries' gradients are zeroed, so
+  they take no part in ESPnet's gradient clipping norm;
   when gradient noise is on, the noise is added here, masked, instead of by ESPnet;
   Between that hook and the step, ESPnet only scales gradients (AMP's unscaling,
   clipping), so pruned entries never enter the optimizer's state: Adam's moments stay
