@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""Regenerate the README's results section from the JSON files in benchmarks/results/.
+"""Regenerate the READMEs' results sections from the JSON files in benchmarks/results/.
 
-The section lies between the markers ``<!-- results:begin -->`` and
-``<!-- results:end -->`` and is never edited by hand.
+The repository README's section lies between ``<!-- results:begin -->`` and
+``<!-- results:end -->``, the recipe README's between ``<!-- mini:begin -->`` and
+``<!-- mini:end -->``; neither is edited by hand.
 """
 
 import json
@@ -14,6 +15,8 @@ from espnet_sniper.fileio import atomic_write_text
 
 REPO = Path(__file__).resolve().parents[1]
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
+RECIPE_README = REPO / "egs2" / "ljspeech" / "sniper_tts1" / "README.md"
+MINI_BEGIN, MINI_END = "<!-- mini:begin -->", "<!-- mini:end -->"
 
 
 def _where(data: dict, script: str) -> str:
@@ -185,7 +188,81 @@ def kill_resume_table(data: dict) -> list:
     return lines + [""]
 
 
+def _range(x: dict, digits: int = 3) -> str:
+    return f"{x['mean']:.{digits}f} ({x['min']:.{digits}f}-{x['max']:.{digits}f})"
+
+
+def _three(x: dict, digits: int) -> str:
+    """model / floor / baseline of one metric, means over seeds."""
+    return " / ".join(f"{x[s]['mean']:.{digits}f}" for s in ("model", "floor", "baseline"))
+
+
+def main_job_table(data: dict) -> list:
+    corpus = (f"the corpus `{data['db_root']}` (another espeak-ng voice and prose, "
+              f"`benchmarks/make_unseen_corpus.py`)" if data["db_root"]
+              else "the generated mini corpus")
+    lines = [
+        f"**{'Main job' if not data['db_root'] else 'CPU configs on a corpus the recipe never saw'}"
+        f"** ({_where(data, 'main_job.py')}): `run.sh --mini true --seed k"
+        f"{' --db_root ...' if data['db_root'] else ''}` from a fresh copy of the recipe on "
+        f"{corpus}, one run at a time, seeds {', '.join(map(str, data['seeds']))} of the "
+        f"whole recipe (aligner and training). Mean over seeds (min-max). Scores of stage 8 "
+        f"on the eval set: normalized = (model - floor) / (baseline - floor), 0 = the "
+        f"recordings' own features through the same Griffin-Lim, 1 = their mean spectrum "
+        f"at their mean F0.",
+        "",
+        "| wall minutes | normalized mel score | length ratio | word boundaries off (frames) |",
+        "|---:|---:|---:|---:|",
+        f"| {_range(data['total_minutes'], 1)} | {_range(data['normalized_mel'])} "
+        f"| {_range(data['length_ratio'])} | "
+        f"{_range(data['boundary_mean_frames'], 2) if 'boundary_mean_frames' in data else 'not known'} |",
+        "",
+        "| metric (model / floor / baseline) | mean over seeds |",
+        "|---|---:|",
+        f"| log-mel distance, dB | {_three(data['mel_db'], 2)} |",
+        f"| MCD, dB | {_three(data['mcd_db'], 2)} |",
+        f"| log-F0 RMSE, cents | {_three(data['f0_rmse_cents'], 0)} |",
+        f"| voicing decision error | {_three(data['vde'], 3)} |",
+        f"| gross pitch error | {_three(data['gpe'], 3)} |",
+    ]
+    if "mos" in data:
+        lines.append(f"| DistillMOS | {_three(data['mos'], 2)} |")
+    stages = data["stage_seconds"]
+    lines += ["", "| stage | " + " | ".join(stages) + " |",
+              "|---|" + "---:|" * len(stages),
+              "| seconds | " + " | ".join(f"{v:.0f}" for v in stages.values()) + " |", "",
+              f"![recordings beside synthesis, seed {data['seeds'][0]}]"
+              f"(benchmarks/results/{data['name']}_mels.png)", ""]
+    return lines
+
+
+def alignment_quality_table(data: dict) -> list:
+    lines = [
+        f"**Durations against espeak-ng's word onsets** ({_where(data, 'alignment_quality.py')}"
+        f"): stages 3-4 on the mini corpus ({data['setup']['num_utts']} utterances), "
+        f"{data['setup']['seeds']} seeds per method; training set, words 2 on; a word's onset "
+        f"is the start of the `<space>` before it (the boundary espeak-ng marks); mean over "
+        f"seeds (min-max).",
+        "",
+        "| method | boundary error, frames | median | within 2 frames | signed | at the first "
+        "phoneme | equal shares | focus rate | seconds |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, m in data["methods"].items():
+        lines.append(
+            f"| {name} | {_range(m['boundary_mean_frames'], 2)} | "
+            f"{m['boundary_median_frames']['mean']:.2f} | "
+            f"{100 * m['boundary_share_within_2_frames']['mean']:.0f} % | "
+            f"{m['boundary_mean_signed_frames']['mean']:+.2f} | "
+            f"{m['first_phoneme_mean_frames']['mean']:.2f} | {m['naive_mean_frames']['mean']:.2f} | "
+            f"{m['focus_rate_mean']:.2f} | {m['seconds']:.0f} |")
+    return lines + ["", "![boundary lag](benchmarks/results/alignment_quality_lag.png)", ""]
+
+
 TABLES = {
+    "main_job.json": main_job_table,
+    "unseen.json": main_job_table,
+    "alignment_quality.json": alignment_quality_table,
     "step_overhead.json": step_overhead_table,
     "scoring_cost.json": scoring_cost_table,
     "training_quality.json": training_quality_table,
@@ -193,20 +270,29 @@ TABLES = {
 }
 
 
-def main() -> None:
-    readme = REPO / "README.md"
+def write_section(readme: Path, begin: str, end: str, lines: list) -> None:
     text = readme.read_text()
-    if BEGIN not in text or END not in text:
-        sys.exit(f"error: {readme} has no {BEGIN} ... {END} section")
-    lines = [BEGIN, ""]
-    for name, table in TABLES.items():
+    if begin not in text or end not in text:
+        sys.exit(f"error: {readme} has no {begin} ... {end} section")
+    head, rest = text.split(begin, 1)
+    tail = rest.split(end, 1)[1]
+    atomic_write_text(readme, head + "\n".join([begin, "", *lines, end]) + tail)
+
+
+def tables(names) -> list:
+    lines = []
+    for name in names:
         path = REPO / "benchmarks" / "results" / name
         if path.is_file():
-            lines += table(json.loads(path.read_text()))
-    lines.append(END)
-    head, rest = text.split(BEGIN, 1)
-    tail = rest.split(END, 1)[1]
-    atomic_write_text(readme, head + "\n".join(lines) + tail)
+            lines += TABLES[name](json.loads(path.read_text()))
+    return lines
+
+
+def main() -> None:
+    write_section(REPO / "README.md", BEGIN, END, tables(TABLES))
+    mini = [line.replace("benchmarks/results/", "../../../benchmarks/results/")
+            for line in tables(["main_job.json", "alignment_quality.json", "unseen.json"])]
+    write_section(RECIPE_README, MINI_BEGIN, MINI_END, mini)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ killed run resumes where its training stopped.
 
 Recorded per run: validation loss (total, mel L1, duration, pitch, energy) and sparsity at
 every epoch, each epoch's training and validation seconds, the SNIP scoring seconds, and
-the eval set's mel-cepstral distortion and log-F0 error. Runs go ``--jobs`` at a time, one
+the eval set's scores (stage 8: log-mel distance, MCD, F0, each with floor and baseline). Runs go ``--jobs`` at a time, one
 thread each, seed-major, so every contender meets the same machine load.
 
     python benchmarks/training_quality.py --quick   # 1 seed, 3 epochs, 60 utterances: minutes
@@ -139,8 +139,10 @@ def summarize(runs: Dict[str, List[Dict]]) -> Dict:
             "seeds": sorted(r["seed"] for r in done),
             "epochs": per_epoch,
             "final_loss": per_epoch[-1]["loss"],
-            "mcd_db": _spread([r["eval"]["mcd_db_mean"] for r in done]),
-            "log_f0_rmse_cents": _spread([r["eval"]["log_f0_rmse_cents_mean"] for r in done]),
+            "mcd_db": _spread([r["eval"]["mcd_db"]["model"]["mean"] for r in done]),
+            "log_f0_rmse_cents": _spread([r["eval"]["f0_rmse_cents"]["model"]["mean"]
+                                          for r in done]),
+            "mel_normalized": _spread([r["eval"]["mel_db"]["normalized"]["mean"] for r in done]),
             "wall_seconds": _spread([_wall(r)[-1] for r in done]),
         }
     return out
@@ -253,7 +255,7 @@ def main(argv=None) -> None:
                           json.dumps(result, indent=1) + "\n")
         logging.info(f"{contender} seed {seed}: final valid loss "
                      f"{result['epochs'][-1]['valid']['loss']:.3f}, "
-                     f"MCD {result['eval']['mcd_db_mean']:.2f} dB")
+                     f"normalized mel score {result['eval']['mel_db']['normalized']['mean']:.3f}")
 
     failures = []
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:

@@ -290,10 +290,12 @@ def test_durations_are_measured_against_espeak_ng_word_onsets(mini_corpus, tmp_p
     measured = json.loads((tmp_path / "quality.json").read_text())["sets"]["train"]
     onset = measured["word_onset_error"]
     assert onset["utterances_compared"] >= len(exact) - 4  # the numbered ones may not match
-    assert onset["teacher_mean_frames"] <= 0.5  # only rounding to frames
-    assert onset["teacher_share_within_2_frames"] == 1.0
+    # the word's first token starts at the onset and its <space> gets no frame: both
+    # measures see only rounding to frames
+    assert onset["boundary_mean_frames"] <= 0.5 and onset["first_phoneme_mean_frames"] <= 0.5
+    assert onset["boundary_share_within_2_frames"] == 1.0
     assert onset["naive_mean_frames"] > 2
-    assert "word onsets off by" in done.stderr
+    assert "word boundaries off by" in done.stderr
 
     # every word one frame late (the first token one frame longer, the last word one
     # shorter): about one frame of error
@@ -308,8 +310,39 @@ def test_durations_are_measured_against_espeak_ng_word_onsets(mini_corpus, tmp_p
     _write_align(tmp_path / "align", late)
     assert run("check_durations.py", *args, cwd=tmp_path).returncode == 0
     later = json.loads((tmp_path / "quality.json").read_text())["sets"]["train"]
-    assert 0.5 <= later["word_onset_error"]["teacher_mean_frames"] <= 1.5
-    assert 0.5 <= later["word_onset_error"]["teacher_mean_signed_frames"] <= 1.5  # late
+    assert 0.5 <= later["word_onset_error"]["boundary_mean_frames"] <= 1.5
+    assert 0.5 <= later["word_onset_error"]["boundary_mean_signed_frames"] <= 1.5  # late
+    positions = later["word_onset_error"]["boundary_signed_by_word_position"]
+    assert list(positions)[0] == "2" and all(0.5 <= v <= 1.5 for v in positions.values())
+
+    # durations that give each <space> the frames before its word: the first-phoneme
+    # measure counts them as error, the boundary measure does not
+    texts = dict(line.split(" ", 1) for line in (train / "text").read_text().splitlines())
+    spaced = {}
+    for uid, durs in exact.items():
+        tokens = tokenizer.text2tokens(clean(texts[uid]))
+        spaced[uid] = list(durs)
+        for i, token in enumerate(tokens[1:], 1):
+            if token == "<space>" and spaced[uid][i + 1] > 3:
+                spaced[uid][i], spaced[uid][i + 1] = 3, spaced[uid][i + 1] - 3
+    shutil.rmtree(tmp_path / "align")
+    _write_align(tmp_path / "align", spaced)
+    assert run("check_durations.py", *args, cwd=tmp_path).returncode == 0
+    onset = json.loads((tmp_path / "quality.json").read_text())["sets"]["train"][
+        "word_onset_error"]
+    assert onset["boundary_mean_frames"] <= 0.5 and onset["first_phoneme_mean_frames"] >= 2.5
+
+    # durations worse than equal shares (every frame but one per token on the first
+    # token) stop the check, and leave no durations behind, unless the user says to go on
+    poor = {uid: [sum(durs) - len(durs) + 1] + [1] * (len(durs) - 1)
+            for uid, durs in exact.items()}
+    shutil.rmtree(tmp_path / "align")
+    _write_align(tmp_path / "align", poor)
+    done = run("check_durations.py", *args, cwd=tmp_path)
+    assert done.returncode != 0 and "no better than equal shares" in done.stderr
+    assert "--allow_poor_durations true" in done.stderr and not (train / "durations").exists()
+    done = run("check_durations.py", *args, "--allow_poor_durations", "true", cwd=tmp_path)
+    assert done.returncode == 0 and "WARNING" in done.stderr and (train / "durations").exists()
 
     (tmp_path / "bad_onsets.txt").write_text("LJM01-0001 0 12x\n")
     args[-1] = tmp_path / "bad_onsets.txt"

@@ -36,8 +36,10 @@ def recipe_run(tmp_path_factory):
     (work / "conf").unlink()
     (work / "conf").symlink_to(REPO / "conf")
     (work / "path.sh").write_text(f'export PATH={REPO}/.venv/bin:$PATH\n')
-    teacher = shrink(REPO / "conf/mini/train_tacotron2_teacher.yaml", work / "teacher.yaml",
-                     max_epoch=1, num_att_plot=0)
+    shrink(REPO / "conf/mini/train_tacotron2_teacher.yaml", work / "teacher.yaml",
+           max_epoch=1, num_att_plot=0)
+    shrink(REPO / "conf/mini/align_forward_sum.yaml", work / "aligner.yaml", steps=10,
+           batch_size=4)
     student = shrink(REPO / "conf/mini/train_sniper.yaml", work / "student.yaml", max_epoch=2)
     student_conf = yaml.safe_load(student.read_text())
     student_conf["sniper_conf"]["schedule"] = {0: 40, 1: 0}
@@ -46,7 +48,8 @@ def recipe_run(tmp_path_factory):
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
     done = subprocess.run(
         ["./run.sh", "--mini", "true", "--mini_num_utts", "24", "--nj", "2",
-         "--teacher_config", "teacher.yaml", "--train_config", "student.yaml", "--tag", "e2e"],
+         "--aligner_config", "aligner.yaml", "--train_config", "student.yaml", "--tag", "e2e",
+         "--allow_poor_durations", "true"],
         cwd=work, capture_output=True, text=True, env=env, timeout=1500,
     )
     return work, done
@@ -65,16 +68,20 @@ def test_stage_outputs(recipe_run):
     assert done.returncode == 0
     for dset in ("train", "dev", "eval"):
         assert (work / "data" / dset / "durations").stat().st_size > 0
-    quality = json.loads((work / "exp/teacher_teacher/alignment_quality.json").read_text())
+    quality = json.loads((work / "exp/aligner_aligner/alignment_quality.json").read_text())
     assert set(quality["sets"]) == {"train", "dev", "eval"}
+    assert "stage 3: aligner: forward-sum aligner" in done.stderr
     exp = work / "exp" / "e2e"
     assert (exp / "sniper" / "state.pth").is_file() and (exp / "images").is_dir()
     assert "sniper_sparsity=40.000" in (exp / "train.log").read_text()
     assert len(list((exp / "decode_eval" / "wav").glob("*.wav"))) == 1
     results = json.loads((exp / "results.json").read_text())
-    assert results["summary"]["utterances"] == 1 and results["summary"]["mcd_db_mean"] > 0
+    assert results["utterances"] == 1 and len(results["per_utterance"]["floor"]) == 1
+    mel = results["summary"]["mel_db"]
+    assert mel["floor"]["mean"] < mel["model"]["mean"] and "mos" in results["summary"]
     card = (exp / "README.md").read_text()
     assert "| 1 | 40 |" in card and "| 2 | 0 | 0.00 |" in card
+    assert "| metric | model | floor | baseline | normalized |" in card
     with zipfile.ZipFile(exp / "packed" / "e2e.zip") as z:
         names = z.namelist()
     assert any(n.endswith("config.yaml") for n in names)
@@ -122,3 +129,33 @@ def test_fbank_dumps_features_and_trains_synthesizes_and_packs(recipe_run, monke
     assert "kaldi_ark" in str(config["train_data_path_and_name_and_type"])
     assert len(list((exp / "decode_eval" / "wav").glob("*.wav"))) == 1
     assert "package ok" in fbank.stderr
+
+
+def test_tacotron2_teacher_trained_and_from_its_packed_zip_give_the_same_durations(recipe_run):
+    work, done = recipe_run
+    assert done.returncode == 0
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
+    base = ["./run.sh", "--mini", "true", "--mini_num_utts", "24", "--stage", "3",
+            "--stop_stage", "4", "--aligner", "tacotron2", "--teacher_config", "teacher.yaml",
+            "--allow_poor_durations", "true"]
+    trained = subprocess.run(base, cwd=work, capture_output=True, text=True, env=env,
+                             timeout=900)
+    assert trained.returncode == 0, trained.stderr[-4000:]
+    assert "stage 3: aligner: statistics, then Tacotron2 teacher training" in trained.stderr
+    teacher = work / "exp" / "teacher_teacher"
+    durations = (teacher / "align_train" / "durations").read_text()
+    packed = work / "teacher_pack.zip"
+    subprocess.run([str(REPO / ".venv/bin/python"), "-m", "espnet2.bin.pack", "tts",
+                    "--train_config", teacher / "config.yaml", "--model_file",
+                    teacher / "teacher.pth", "--outpath", packed], cwd=work, check=True,
+                   capture_output=True, env=env)
+    fetched = subprocess.run(base + ["--teacher_model_tag", str(packed)], cwd=work,
+                             capture_output=True, text=True, env=env, timeout=900)
+    assert fetched.returncode == 0, fetched.stderr[-4000:]
+    assert "from the ESPnet model zoo" in fetched.stderr
+    from_zip = work / "exp" / "teacher_pretrained_teacher_pack"
+    assert (from_zip / "pretrained.env").is_file()
+    assert (from_zip / "align_train" / "durations").read_text() == durations
+    missing = subprocess.run(base + ["--teacher_model_tag", "no_such.zip"], cwd=work,
+                             capture_output=True, text=True, env=env, timeout=300)
+    assert missing.returncode != 0 and "no_such.zip: no such file" in missing.stderr

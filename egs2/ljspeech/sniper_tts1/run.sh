@@ -3,19 +3,22 @@
 # the corpus to an ESPnet model-zoo package.
 #
 #   ./run.sh                                   # everything, on LJSpeech (downloaded if missing)
-#   ./run.sh --mini true                       # everything, on the bundled mini corpus, CPU
+#   ./run.sh --mini true                       # everything, on the generated mini corpus, CPU
+#   ./run.sh --mini true --db_root /my/corpus  # the CPU configs on a corpus of your own
 #   ./run.sh --stage 6 --stop_stage 6 --train_config conf/train_fastspeech2.yaml
 #   ./run.sh --help                            # every option with its default
 #
 # Stages:
 #   1 data         download LJSpeech (or generate the mini corpus) -> data/{train,dev,eval}
 #   2 validation   check every wav and transcript; phoneme token list
-#   3 teacher      train the Tacotron2 teacher (or fetch --teacher_model_tag)
-#   4 alignment    teacher-forced decoding -> FastSpeech2 durations, checked and scored
+#   3 aligner      forward-sum aligner: trained, then every set aligned (Viterbi);
+#                  or the Tacotron2 teacher: trained or fetched
+#   4 alignment    the teacher's durations (teacher-forced decoding); either's checked
 #   5 statistics   feature, pitch and energy statistics
 #   6 training     FastSpeech2 with SNIPER (--train_config)
 #   7 synthesis    the eval set, Griffin-Lim (seeded) or --vocoder_tag
-#   8 scoring      mel-cepstral distortion and log-F0 error -> exp/<tag>/RESULTS.md, mels.png
+#   8 scoring      log-mel distance, MCD, F0, length, MOS, each beside its floor and a
+#                  no-skill baseline -> exp/<tag>/RESULTS.md, results.json, mels.png
 #   9 packing      model-zoo zip, checked by unpacking and synthesizing in stock ESPnet
 set -euo pipefail
 
@@ -27,10 +30,12 @@ ngpu=0                   # GPUs for training and decoding (>1: ESPnet's DDP on t
 num_nodes=1              # >1: stage 6 goes through espnet2.bin.launch and --launch_cmd
 launch_cmd=local/slurm.pl   # multi-node submission (SNIPER_SLURM_DRY_RUN=true: only print)
 nj=2                     # parallel jobs for statistics and decoding
-mini=false               # true: the generated mini corpus and conf/mini/ configs (CPU)
+mini=false               # true: the conf/mini/ configs (CPU) and, without --db_root,
+                         # the generated mini corpus
 mini_num_utts=400        # utterances of the mini corpus
 # data
-db_root=                 # corpus in LJSpeech's layout (default: downloads/LJSpeech-1.1)
+db_root=                 # corpus in LJSpeech's layout (default: downloads/LJSpeech-1.1,
+                         # with --mini true the generated downloads/LJSpeech-mini)
 fs=22050                 # sample rate of the corpus
 skip_bad_utts=false      # true: drop the utterances that fail validation instead of stopping
 max_text_chars=1000      # longest transcript accepted
@@ -49,19 +54,26 @@ fmax=7600
 n_mels=80
 f0min=80
 f0max=400
-# teacher
+# durations
+aligner=                 # forward_sum: an aligner trained on the corpus (default with
+                         # --mini true); tacotron2: a teacher (the paper's; the default)
+aligner_config=conf/align_forward_sum.yaml
 teacher_config=conf/train_tacotron2_teacher.yaml
-teacher_model_tag=       # a model-zoo Tacotron2 instead of training one (needs network)
+teacher_model_tag=       # a model-zoo Tacotron2 (name or local zip) instead of training one
 min_focus_rate=0.5       # utterances whose attention focus is below this are reported
 teacher_durations=mas    # mas: monotonic alignment search (every token >= 1 frame);
                          # argmax: ESPnet's duration calculator (tts.sh's teacher forcing)
+allow_poor_durations=false  # true: go on when durations place words no better than
+                         # equal shares per token (measured where word onsets are known)
 # training
 train_config=conf/train_sniper.yaml
 tag=                     # experiment name (default: from the config's file name)
+seed=                    # seed of the aligner and of training (default: the configs')
 # synthesis, scoring, packing
 decode_config=conf/decode.yaml
 inference_model=valid.loss.ave.pth
 vocoder_tag=             # a model-zoo vocoder (needs network); default Griffin-Lim
+mos=distillmos           # no-reference MOS predictor of stage 8 (none: skip it)
 hf_repo=                 # upload the package to this Hugging Face repo (needs network)
 # ---------------------------------------------------------------------------------------
 
@@ -71,10 +83,13 @@ cd "${here}"
 . ./local/common.sh
 parse_options "${here}/run.sh" "$@"
 
+generate_mini=false
 if [ "${mini}" = true ]; then
-    : "${db_root:=downloads/LJSpeech-mini}"
+    if [ -z "${db_root}" ]; then
+        db_root=downloads/LJSpeech-mini generate_mini=true
+    fi
     # the paper-size defaults become their conf/mini/ twins
-    for var in teacher_config train_config; do
+    for var in aligner_config teacher_config train_config; do
         value=${!var}
         if [[ ${value} == conf/* && -f conf/mini/${value#conf/} ]]; then
             printf -v "${var}" '%s' "conf/mini/${value#conf/}"
@@ -82,9 +97,21 @@ if [ "${mini}" = true ]; then
     done
 fi
 : "${db_root:=downloads/LJSpeech-1.1}"
+if [ -z "${aligner}" ]; then
+    aligner=tacotron2
+    if [ "${mini}" = true ] && [ -z "${teacher_model_tag}" ]; then aligner=forward_sum; fi
+fi
 [ -n "${tag}" ] || tag=tts_$(basename "${train_config}" .yaml)$([ "${mini}" = true ] && echo _mini || true)
 [ -f "${train_config}" ] || die "--train_config ${train_config} does not exist"
-[ -f "${teacher_config}" ] || die "--teacher_config ${teacher_config} does not exist"
+case ${aligner} in
+    forward_sum) [ -f "${aligner_config}" ] || die "--aligner_config ${aligner_config} does not exist"
+                 [ -z "${teacher_model_tag}" ] || die "--teacher_model_tag needs --aligner tacotron2" ;;
+    tacotron2) [ -f "${teacher_config}" ] || die "--teacher_config ${teacher_config} does not exist" ;;
+    *) die "--aligner must be forward_sum or tacotron2, got ${aligner}" ;;
+esac
+case ${allow_poor_durations} in true|false) ;; *) die "--allow_poor_durations must be true or false" ;; esac
+[[ -z ${seed} || ${seed} =~ ^[0-9]+$ ]] || die "--seed must be a non-negative number, got ${seed}"
+case ${mos} in distillmos|none) ;; *) die "--mos must be distillmos or none, got ${mos}" ;; esac
 case ${feats_type} in
     raw|fbank) ;;
     *) die "--feats_type must be raw or fbank, got ${feats_type}" ;;
@@ -96,6 +123,11 @@ esac
 
 token_list=data/token_list/${g2p}/tokens.txt
 teacher_dir=exp/teacher_$(basename "${teacher_config}" .yaml)
+if [ -n "${teacher_model_tag}" ]; then
+    teacher_dir=exp/teacher_pretrained_$(basename "${teacher_model_tag}" .zip | tr -c 'A-Za-z0-9_.\n-' _)
+fi
+aligner_dir=exp/aligner_$(basename "${aligner_config}" .yaml)
+[ "${aligner}" = forward_sum ] || aligner_dir=${teacher_dir}
 fs2_stats_dir=exp/fastspeech2_stats_${feats_type}
 expdir=exp/${tag}
 fbank_args=(--feats_extract fbank --feats_extract_conf "fs=${fs}" --feats_extract_conf "n_fft=${n_fft}"
@@ -112,9 +144,11 @@ prosody_args=(--pitch_extract_conf "fs=${fs}" --pitch_extract_conf "n_fft=${n_ff
 
 if stage_on 1; then
     log "stage 1: data: ${db_root} -> data/{train,dev,eval}"
-    if [ "${mini}" = true ]; then
+    if [ "${generate_mini}" = true ]; then
         python local/make_mini_corpus.py --out_dir "${db_root}" --num_utts "${mini_num_utts}"
     elif [ ! -f "${db_root}/metadata.csv" ]; then
+        [ "${db_root}" = downloads/LJSpeech-1.1 ] \
+            || die "--db_root ${db_root} has no metadata.csv: is it a corpus in LJSpeech's layout?"
         local/download_ljspeech.sh "$(dirname "${db_root}")"
     fi
     python local/data_prep.py --db_root "${db_root}" --data_dir data
@@ -135,11 +169,19 @@ if stage_on 2; then
 fi
 
 if stage_on 3; then
-    if [ -n "${teacher_model_tag}" ]; then
-        log "stage 3: teacher: ${teacher_model_tag} from the ESPnet model zoo"
+    if [ "${aligner}" = forward_sum ]; then
+        log "stage 3: aligner: forward-sum aligner trained on data/train, aligning every set -> ${aligner_dir}"
+        python local/forward_sum_align.py --config "${aligner_config}" --train_dir data/train \
+            --data_dirs data/{train,dev,eval} --token_list "${token_list}" \
+            --out_dir "${aligner_dir}" --token_type "${token_type}" \
+            --g2p "${g2p}" --cleaner "${cleaner}" --fs "${fs}" --n_fft "${n_fft}" \
+            --n_shift "${n_shift}" --win_length "${win_length}" --n_mels "${n_mels}" \
+            --fmin "${fmin}" --fmax "${fmax}" ${seed:+--seed "${seed}"}
+    elif [ -n "${teacher_model_tag}" ]; then
+        log "stage 3: aligner: Tacotron2 teacher ${teacher_model_tag} from the ESPnet model zoo"
         python local/fetch_pretrained.py --tag "${teacher_model_tag}" --out_dir "${teacher_dir}"
     else
-        log "stage 3: teacher: statistics, then Tacotron2 training -> ${teacher_dir}"
+        log "stage 3: aligner: statistics, then Tacotron2 teacher training -> ${teacher_dir}"
         collect_stats espnet2.bin.tts_train "${teacher_config}" "${teacher_dir}/stats" false
         run_training espnet2.bin.tts_train "${teacher_config}" "${teacher_dir}" \
             "${teacher_dir}/stats" false
@@ -149,12 +191,12 @@ if stage_on 3; then
 fi
 
 if stage_on 4; then
-    log "stage 4: alignment: teacher-forced decoding -> data/*/durations"
-    teacher_model=$(teacher_file model) teacher_train_config=$(teacher_file config)
-    for dset in train dev eval; do
-        align_set "data/${dset}" "${teacher_dir}/align_${dset}" "${teacher_model}" \
-            "${teacher_train_config}"
-    done
+    log "stage 4: alignment: ${aligner} durations, checked -> data/*/durations"
+    if [ "${aligner}" = tacotron2 ]; then
+        for dset in train dev eval; do
+            teacher_align_set "data/${dset}" "${aligner_dir}/align_${dset}"
+        done
+    fi
     truth_args=()
     # the mini corpus knows where espeak-ng started each word: measure the durations on it
     if [ -f "${db_root}/word_onsets.txt" ]; then
@@ -162,9 +204,9 @@ if stage_on 4; then
             --g2p "${g2p}" --cleaner "${cleaner}")
     fi
     python local/check_durations.py --data_dirs data/train data/dev data/eval \
-        --align_dirs "${teacher_dir}"/align_{train,dev,eval} --n_shift "${n_shift}" \
-        --min_focus_rate "${min_focus_rate}" "${truth_args[@]}" \
-        --report "${teacher_dir}/alignment_quality.json"
+        --align_dirs "${aligner_dir}"/align_{train,dev,eval} --n_shift "${n_shift}" \
+        --min_focus_rate "${min_focus_rate}" --allow_poor_durations "${allow_poor_durations}" \
+        "${truth_args[@]}" --report "${aligner_dir}/alignment_quality.json"
 fi
 
 if stage_on 5; then
@@ -183,7 +225,8 @@ if stage_on 6; then
     [ -f "${fs2_stats_dir}/train/feats_stats.npz" ] || die "run stage 5 first"
     [ "${feats_type}" = raw ] || [ -f dump/fbank/dev/feats.scp ] \
         || die "no feature dump for --feats_type ${feats_type}: run stage 5 with it first"
-    run_training espnet_sniper.bin.tts_train "${train_config}" "${expdir}" "${fs2_stats_dir}" true
+    run_training espnet_sniper.bin.tts_train "${train_config}" "${expdir}" "${fs2_stats_dir}" true \
+        ${seed:+--seed "${seed}"}
 fi
 
 if stage_on 7; then
@@ -208,10 +251,11 @@ if stage_on 7; then
 fi
 
 if stage_on 8; then
-    log "stage 8: scoring: MCD and log-F0 RMSE of ${expdir}/decode_eval"
+    log "stage 8: scoring: ${expdir}/decode_eval against the recordings, with floor and baseline"
     python local/score.py --ref_wav_scp data/eval/wav.scp --gen_wav_dir "${expdir}/decode_eval/wav" \
-        --fs "${fs}" --f0min "${f0min}" --f0max "${f0max}" --train_config "${expdir}/config.yaml" \
-        --out_dir "${expdir}"
+        --gen_feats_scp "${expdir}/decode_eval/denorm_feats.scp" \
+        --vocoder_config "${expdir}/griffin_lim.yaml" --f0min "${f0min}" --f0max "${f0max}" \
+        --mos "${mos}" --out_dir "${expdir}"
     python local/plot_mels.py --ref_wav_scp data/eval/wav.scp --gen_wav_dir "${expdir}/decode_eval/wav" \
         --fs "${fs}" --n_fft "${n_fft}" --n_shift "${n_shift}" --n_mels "${n_mels}" --fmin "${fmin}" \
         --fmax "${fmax}" --out "${expdir}/mels.png"

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Check the teacher's durations and report the alignment quality.
+"""Check the durations (teacher's or aligner's) and report the alignment quality.
 
 For every utterance: one duration per token plus one for <sos/eos>, and a sum equal to
 the number of feature frames (``n_samples // n_shift + 1``, ESPnet's centred STFT);
@@ -7,7 +7,9 @@ otherwise the run stops, naming the utterances. Reports ESPnet's focus rate (the
 decoder steps of the largest attention weight; near 1 for a sharp, diagonal alignment) and
 the share of tokens that got no frame at all (FastSpeech2 never hears those).
 With ``--word_onsets`` (the mini corpus's espeak-ng word starts) it also measures how
-far the durations put each word from its true onset (``word_onsets.py``).
+far the durations put each word from its true onset (``word_onsets.py``), and stops when
+they place words on the training set no better than equal shares per token would
+(``--allow_poor_durations true`` goes on, with a warning).
 Good durations are written to ``<data_dir>/durations``, where FastSpeech2 reads them.
 """
 
@@ -35,6 +37,8 @@ def main(argv=None) -> None:
     parser.add_argument("--token_type", default="phn", help="with --word_onsets: as in training")
     parser.add_argument("--g2p", default="espeak_ng_english_us_vits")
     parser.add_argument("--cleaner", default="tacotron")
+    parser.add_argument("--allow_poor_durations", choices=("true", "false"), default="false",
+                        help="go on when the durations place words no better than equal shares")
     args = parser.parse_args(argv)
     if len(args.data_dirs) != len(args.align_dirs):
         sys.exit("error: give one --align_dirs entry per --data_dirs entry")
@@ -46,12 +50,16 @@ def main(argv=None) -> None:
             sys.exit(f"error: --word_onsets: {e}")
         tokenize = _tokenizer(args.token_type, args.g2p, args.cleaner)
 
+    for data_dir in args.data_dirs:
+        # durations of an earlier run must not outlive a failed check
+        (data_dir / "durations").unlink(missing_ok=True)
     report = {"sets": {}}
     errors = []
+    accepted = {}
     for data_dir, align_dir in zip(args.data_dirs, args.align_dirs):
         dur_file = align_dir / "durations"
         if not dur_file.is_file():
-            sys.exit(f"error: {dur_file} is missing: the teacher-forced decoding of {data_dir} "
+            sys.exit(f"error: {dur_file} is missing: the alignment of {data_dir} "
                      f"failed (see {align_dir}/logdir)")
         durations = {u: list(map(int, v.split())) for u, v in read_table(dur_file).items()}
         focus = {u: float(v) for u, v in read_table(align_dir / "focus_rates").items()}
@@ -90,11 +98,9 @@ def main(argv=None) -> None:
                   f"{args.min_focus_rate} (attention not sharp enough; their durations are less "
                   f"reliable): {' '.join(low[:10])}{' ...' if len(low) > 10 else ''} "
                   f"(all in {args.report})", file=sys.stderr)
-        if not errors:
-            write_lines(data_dir / "durations", (f"{u} {' '.join(map(str, d))}"
-                                                 for u, d in sorted(durations.items())))
+        accepted[data_dir] = durations
     if errors:
-        sys.exit("error: bad teacher durations:\n" + "\n".join(errors))
+        sys.exit("error: bad durations:\n" + "\n".join(errors))
     write_text(args.report, json.dumps(report, indent=2))
     for name, s in report["sets"].items():
         print(f"alignment {name}: {s['utterances']} utterances, focus rate mean "
@@ -103,16 +109,32 @@ def main(argv=None) -> None:
               "with 0 frames", file=sys.stderr)
         onset = s.get("word_onset_error")
         if onset and onset["utterances_compared"]:
-            print(f"alignment {name}: word onsets off by {onset['teacher_mean_frames']:.2f} "
-                  f"frames on average (median {onset['teacher_median_frames']:.2f}; "
-                  f"{100 * onset['teacher_share_within_2_frames']:.0f} % within 2 frames; "
-                  f"{onset['teacher_mean_signed_frames']:+.2f} frames on average with the sign; "
-                  f"equal shares per token: {onset['naive_mean_frames']:.2f}) over "
-                  f"{onset['words_compared']} words of {onset['utterances_compared']} "
-                  f"utterances", file=sys.stderr)
+            print(f"alignment {name}: word boundaries off by {onset['boundary_mean_frames']:.2f} "
+                  f"frames on average (median {onset['boundary_median_frames']:.2f}; "
+                  f"{100 * onset['boundary_share_within_2_frames']:.0f} % within 2 frames; "
+                  f"{onset['boundary_mean_signed_frames']:+.2f} with the sign; first phonemes "
+                  f"{onset['first_phoneme_mean_frames']:.2f}; equal shares per token: "
+                  f"{onset['naive_mean_frames']:.2f}) over {onset['words_compared']} words of "
+                  f"{onset['utterances_compared']} utterances", file=sys.stderr)
         elif onset:
             print(f"alignment {name}: word onsets not measured: no utterance's words match "
                   f"espeak-ng's ({onset['utterances_skipped']} tried)", file=sys.stderr)
+    train = report["sets"].get("train", next(iter(report["sets"].values())))
+    onset = train.get("word_onset_error") or {}
+    if onset.get("utterances_compared") and \
+            onset["boundary_mean_frames"] >= onset["naive_mean_frames"]:
+        message = (f"the durations place words no better than equal shares per token "
+                   f"({onset['boundary_mean_frames']:.2f} frames off against "
+                   f"{onset['naive_mean_frames']:.2f}): FastSpeech2 would learn a blur. "
+                   "Train the aligner longer or use another (--aligner), or pass "
+                   "--allow_poor_durations true to go on anyway")
+        if args.allow_poor_durations == "false":
+            sys.exit(f"error: {message}")
+        print(f"WARNING: {message}", file=sys.stderr)
+    # only durations that passed every check reach the data directories
+    for data_dir, durations in accepted.items():
+        write_lines(data_dir / "durations", (f"{u} {' '.join(map(str, d))}"
+                                             for u, d in sorted(durations.items())))
 
 
 def _tokenizer(token_type: str, g2p: str, cleaner: str):

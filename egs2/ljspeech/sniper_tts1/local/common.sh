@@ -97,11 +97,13 @@ collect_stats() {
     done
 }
 
-# run_training MODULE CONFIG OUT_DIR STATS_DIR FASTSPEECH2: resumable; logs to OUT_DIR/train.log.
+# run_training MODULE CONFIG OUT_DIR STATS_DIR FASTSPEECH2 [ARGS...]: resumable; logs to
+# OUT_DIR/train.log; ARGS go to the trainer last (they override the config).
 # FastSpeech2 reads the pitch and energy of the statistics stage and, with --feats_type
 # fbank, the dumped features (the teacher always reads waveforms).
 run_training() {
     local module=$1 config=$2 out=$3 stats=$4 fastspeech2=$5
+    shift 5
     local extra=() prosody_train= prosody_valid= feats_train= feats_valid=
     local features=("${fbank_args[@]}")
     local shapes=("${stats}/train/speech_shape" "${stats}/valid/speech_shape")
@@ -135,7 +137,7 @@ run_training() {
         --train_shape_file "${stats}/train/text_shape.${token_type}" \
         --train_shape_file "${shapes[0]}" \
         --valid_shape_file "${stats}/valid/text_shape.${token_type}" \
-        --valid_shape_file "${shapes[1]}" \
+        --valid_shape_file "${shapes[1]}" "$@" \
         >> "${out}/train.log" 2>&1 || die "training failed: see ${out}/train.log"
 }
 
@@ -159,15 +161,15 @@ run_jobs() {
 # GPUs of one decoding job: it uses one if there are any.
 _job_ngpu() { if [ "${ngpu}" -gt 0 ]; then echo 1; else echo 0; fi; }
 
-# align_set DATA_DIR OUT_DIR MODEL CONFIG: teacher-forced durations over nj jobs, merged
-# into OUT_DIR/{durations,focus_rates}.
-align_set() {
-    local data=$1 out=$2 model=$3 config=$4
+# teacher_align_set DATA_DIR OUT_DIR: the Tacotron2 teacher's durations over nj jobs,
+# merged into OUT_DIR/{durations,focus_rates}.
+teacher_align_set() {
+    local data=$1 out=$2
     local logdir=${out}/logdir
     rm -rf "${out}"
     run_jobs align "${data}" "${logdir}" env OMP_NUM_THREADS=1 python local/teacher_align.py \
-        --train_config "${config}" --model_file "${model}" --data_dir "${data}" \
-        --ngpu "$(_job_ngpu)" --method "${teacher_durations}"
+        --train_config "$(teacher_file config)" --model_file "$(teacher_file model)" \
+        --data_dir "${data}" --ngpu "$(_job_ngpu)" --method "${teacher_durations}"
     sort "${logdir}"/output.*/durations > "${out}/durations"
     sort "${logdir}"/output.*/focus_rates > "${out}/focus_rates"
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Fetch a pretrained Tacotron2 teacher from the ESPnet model zoo (needs network).
+"""Fetch a pretrained Tacotron2 teacher from the ESPnet model zoo.
 
-Writes ``<out_dir>/pretrained.env`` with the unpacked model file and training config, which
+``--tag`` is anything ESPnet's model-zoo downloader accepts: a model-zoo or Hugging Face
+name (needs network) or a local zip packed by ``espnet2.bin.pack``. Writes ``<out_dir>/pretrained.env`` with the unpacked model file and training config, which
 run.sh's later stages read. Offline it stops with what to do instead.
 """
 
@@ -17,11 +18,17 @@ from kaldi_dir import write_text
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--tag", required=True, help="model-zoo tag, e.g. kan-bayashi/...")
+    parser.add_argument("--tag", required=True,
+                        help="model-zoo tag (e.g. kan-bayashi/...) or a local .zip")
     parser.add_argument("--out_dir", type=Path, required=True)
     args = parser.parse_args(argv)
 
     from espnet_model_zoo.downloader import ModelDownloader
+
+    if args.tag.endswith(".zip"):
+        if not Path(args.tag).is_file():
+            sys.exit(f"error: --teacher_model_tag {args.tag}: no such file")
+        args.tag = str(Path(args.tag).resolve())
 
     args.out_dir.mkdir(parents=True, exist_ok=True)
     try:

@@ -18,6 +18,7 @@ from espnet_sniper.config import parse_sniper_conf
 from espnet_sniper.masks import ScoreRanking, real_sparsity
 from espnet_sniper.state import STATE_FILE, SniperState
 from kaldi_dir import write_text
+from score import results_table
 
 
 def sniper_section(exp_dir: Path, conf: dict) -> list:
@@ -60,7 +61,7 @@ def main(argv=None) -> None:
     results_file = args.exp_dir / "results.json"
     if not results_file.is_file():
         sys.exit(f"error: {results_file} is missing: run stage 8 (scoring) first")
-    summary = json.loads(results_file.read_text())["summary"]
+    results = json.loads(results_file.read_text())
     model = torch.load(args.exp_dir / args.inference_model, map_location="cpu", weights_only=True)
     n_params = sum(t.numel() for k, t in model.items() if k.startswith("tts.") and t.is_floating_point())
     lines = [
@@ -77,12 +78,15 @@ def main(argv=None) -> None:
         f"ESPnet {espnet.__version__}, espnet_sniper {espnet_sniper.__version__}, "
         f"{conf.get('max_epoch')} epochs, model file {args.inference_model}.",
         "",
-        "## Results (eval set, Griffin-Lim unless a vocoder was given)",
+        "## Results",
         "",
-        "| utterances | MCD (dB) | log-F0 RMSE (cents) |",
-        "|---:|---:|---:|",
-        f"| {summary['utterances']} | {summary['mcd_db_mean']:.2f} ± {summary['mcd_db_stdev']:.2f} "
-        f"| {summary['log_f0_rmse_cents_mean']:.1f} |",
+        f"Eval set of {results['utterances']} utterances, Griffin-Lim unless a vocoder was "
+        "given. Each score beside its floor (the recordings' own features through the same "
+        "vocoder) and a no-skill baseline (their mean spectrum at their mean F0); normalized "
+        "= (model - floor) / (baseline - floor): 0 is the floor, 1 no skill. 95 % intervals "
+        "over utterances.",
+        "",
+        *results_table(results),
         "",
         "## Use",
         "",

@@ -1,0 +1,123 @@
+#!/usr/bin/env python3
+"""The README's main job, measured: ``run.sh --mini true`` from a fresh copy of the recipe,
+once per seed of the whole recipe (aligner and training, ``--seed``).
+
+Or, with ``--db_root``, the CPU configs on another corpus in LJSpeech's layout (one the
+recipe never saw, e.g. made by ``benchmarks/make_unseen_corpus.py``). Recorded per run:
+each stage's seconds and the total, the alignment report of stage 4 and the scores of
+stage 8 (each with its floor and baseline). One run at a time: the timings are the
+machine's, not shared with another job. A finished run's JSON is kept and a rerun skips it.
+
+    python benchmarks/main_job.py --seeds 0 1 2
+    python benchmarks/main_job.py --seeds 0 --db_root /tmp/unseen/LJSpeech-unseen --name unseen
+
+Writes ``benchmarks/results/<name>/seed<k>.json``, the summary ``<name>.json`` and the
+first seed's ``<name>_mels.png`` (stage 8's recordings beside synthesis).
+"""
+
+import argparse
+import json
+import logging
+import re
+import shutil
+import statistics
+import subprocess
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Dict, List, Optional
+
+from bench_common import RESULTS, copy_recipe, provenance
+from espnet_sniper.fileio import atomic_write_text
+
+STAGE_LINE = re.compile(r"^(\S+) \(run\.sh\) stage (\d+): ")
+TAG = "tts_train_sniper_mini"
+
+
+def stage_seconds(log: str, end: float) -> Dict[str, float]:
+    """Seconds of each stage, from the timestamps of run.sh's stage lines."""
+    starts = [(int(m.group(2)), datetime.fromisoformat(m.group(1)).timestamp())
+              for m in map(STAGE_LINE.match, log.splitlines()) if m]
+    bounds = [t for _, t in starts[1:]] + [end]
+    return {str(stage): round(b - t, 1) for (stage, t), b in zip(starts, bounds)}
+
+
+def run_once(work: Path, seed: int, db_root: Optional[Path]) -> Dict:
+    recipe = copy_recipe(work / f"seed{seed}")
+    cmd = ["./run.sh", "--mini", "true", "--seed", str(seed)]
+    if db_root is not None:
+        cmd += ["--db_root", str(db_root)]
+    start = time.time()
+    done = subprocess.run(cmd, cwd=recipe, capture_output=True, text=True)
+    end = time.time()
+    (recipe / "main_job.log").write_text(done.stderr)
+    if done.returncode != 0:
+        raise RuntimeError(f"seed {seed} failed: see {recipe}/main_job.log\n{done.stderr[-2000:]}")
+    exp = recipe / "exp" / TAG
+    aligner = next((recipe / "exp").glob("aligner_*/alignment_quality.json"))
+    results = json.loads((exp / "results.json").read_text())
+    return {"seed": seed, "db_root": str(db_root) if db_root else None,
+            "total_seconds": round(end - start, 1),
+            "stage_seconds": stage_seconds(done.stderr, end),
+            "alignment": json.loads(aligner.read_text())["sets"],
+            "scores": results["summary"], "feature_mel_db": results.get("feature_mel_db"),
+            "utterances": results["utterances"], "mels_png": str(exp / "mels.png")}
+
+
+def summarize(runs: List[Dict]) -> Dict:
+    def spread(values):
+        values = [v for v in values if v is not None]
+        return {"mean": statistics.fmean(values), "min": min(values), "max": max(values)}
+
+    out = {"seeds": [r["seed"] for r in runs],
+           "total_minutes": spread([r["total_seconds"] / 60 for r in runs]),
+           "normalized_mel": spread([r["scores"]["mel_db"]["normalized"]["mean"] for r in runs]),
+           "length_ratio": spread([r["scores"]["length_ratio"]["model"]["mean"] for r in runs])}
+    for metric in ("mel_db", "mcd_db", "f0_rmse_cents", "vde", "gpe", "mos"):
+        if metric in runs[0]["scores"]:
+            out[metric] = {s: spread([r["scores"][metric][s]["mean"] for r in runs])
+                           for s in ("model", "floor", "baseline")}
+    onsets = [r["alignment"]["train"].get("word_onset_error") for r in runs]
+    if all(o and o.get("utterances_compared") for o in onsets):
+        out["boundary_mean_frames"] = spread([o["boundary_mean_frames"] for o in onsets])
+    out["stage_seconds"] = {k: statistics.fmean(r["stage_seconds"].get(k, 0) for r in runs)
+                            for k in runs[0]["stage_seconds"]}
+    return out
+
+
+def main(argv=None) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--db_root", type=Path, help="another corpus (default: the mini corpus)")
+    parser.add_argument("--name", default="main_job", help="results name")
+    parser.add_argument("--work_dir", type=Path,
+                        default=Path(tempfile.gettempdir()) / "sniper_main_job")
+    args = parser.parse_args(argv)
+    if args.db_root is not None and not (args.db_root / "metadata.csv").is_file():
+        parser.error(f"--db_root {args.db_root} has no metadata.csv")
+    out_dir = RESULTS / args.name
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for seed in args.seeds:
+        path = out_dir / f"seed{seed}.json"
+        if path.exists():
+            continue
+        logging.info(f"{args.name} seed {seed}: run.sh --mini true in {args.work_dir}")
+        result = {**provenance("main_job.py"), **run_once(args.work_dir / args.name, seed,
+                                                          args.db_root)}
+        atomic_write_text(path, json.dumps(result, indent=1) + "\n")
+        mel = result["scores"]["mel_db"]["normalized"]["mean"]
+        logging.info(f"seed {seed}: {result['total_seconds'] / 60:.1f} min, normalized mel "
+                     f"{mel:.3f}, length ratio "
+                     f"{result['scores']['length_ratio']['model']['mean']:.3f}")
+        if seed == args.seeds[0]:
+            shutil.copyfile(result["mels_png"], RESULTS / f"{args.name}_mels.png")
+    runs = [json.loads((out_dir / f"seed{s}.json").read_text()) for s in args.seeds]
+    summary = {**provenance("main_job.py"), "name": args.name,
+               "db_root": str(args.db_root) if args.db_root else None, **summarize(runs)}
+    atomic_write_text(out_dir.with_suffix(".json"), json.dumps(summary, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
