@@ -5,12 +5,12 @@ onsets, over several seeds.
 The recipe's stages 1-2 run once on the mini corpus; then stages 3-4 (aligner training
 and alignment, checked by ``local/check_durations.py`` against the corpus's
 ``word_onsets.txt``) for every method and seed: the forward-sum aligner of
-``conf/mini/align_forward_sum.yaml`` and, with ``--teacher``, the Tacotron2 teacher of
+``conf/mini/align_forward_sum.yaml`` and, with ``--teacher_seeds``, the Tacotron2 teacher of
 ``conf/mini/train_tacotron2_teacher.yaml`` (its seed set through the config). Each finished
 run writes its own JSON and a rerun skips it.
 
     python benchmarks/alignment_quality.py --quick       # 1 seed, 60 utterances
-    python benchmarks/alignment_quality.py --teacher     # 3 seeds of each
+    python benchmarks/alignment_quality.py --teacher_seeds 1   # 3 aligner seeds, 1 teacher
 
 Writes ``<out_dir>/<method>_seed<k>.json``, the summary ``<out_dir>.json`` and
 ``<out_dir>_lag.png`` (the signed boundary error along the utterance, per run).
@@ -120,7 +120,8 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="1 seed, 60 utterances, 20 steps")
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--teacher", action="store_true", help="also the Tacotron2 teacher")
+    parser.add_argument("--teacher_seeds", type=int, default=0,
+                        help="seeds of the Tacotron2 teacher too (about 6 minutes each)")
     parser.add_argument("--work_dir", type=Path,
                         default=Path(tempfile.gettempdir()) / "sniper_alignment_quality")
     parser.add_argument("--out_dir", type=Path, default=None,
@@ -132,10 +133,12 @@ def main(argv=None) -> None:
                                          else "alignment_quality")
     out_dir.mkdir(parents=True, exist_ok=True)
     recipe = prepare(args.work_dir, num_utts)
-    methods = ["forward_sum"] + (["tacotron2"] if args.teacher else [])
-    runs: Dict[str, List[Dict]] = {m: [] for m in methods}
-    for method in methods:
-        for seed in range(seeds):
+    plan = {"forward_sum": seeds}
+    if args.teacher_seeds:
+        plan["tacotron2"] = 1 if args.quick else args.teacher_seeds
+    runs: Dict[str, List[Dict]] = {m: [] for m in plan}
+    for method, method_seeds in plan.items():
+        for seed in range(method_seeds):
             path = out_dir / f"{method}_seed{seed}.json"
             setup = {"num_utts": num_utts, "steps": steps}
             if path.exists() and json.loads(path.read_text()).get("setup") == setup:
@@ -151,7 +154,7 @@ def main(argv=None) -> None:
                          f"{result['seconds']:.0f} s")
             runs[method].append(result)
     summary = {**provenance("alignment_quality.py"),
-               "setup": {"num_utts": num_utts, "seeds": seeds}, "methods": summarize(runs)}
+               "setup": {"num_utts": num_utts, "seeds": plan}, "methods": summarize(runs)}
     atomic_write_text(out_dir.with_suffix(".json"), json.dumps(summary, indent=1) + "\n")
     plot(runs, out_dir.with_name(out_dir.name + "_lag.png"))
 

@@ -4,8 +4,9 @@ once per seed of the whole recipe (aligner and training, ``--seed``).
 
 Or, with ``--db_root``, the CPU configs on another corpus in LJSpeech's layout (one the
 recipe never saw, e.g. made by ``benchmarks/make_unseen_corpus.py``). Recorded per run:
-each stage's seconds and the total, the alignment report of stage 4 and the scores of
-stage 8 (each with its floor and baseline). One run at a time: the timings are the
+each stage's seconds and the total, the validation mel L1 and training seconds of every
+epoch, the alignment report of stage 4 and the scores of stage 8 (each with its floor and
+baseline). One run at a time: the timings are the
 machine's, not shared with another job. A finished run's JSON is kept and a rerun skips it.
 
     python benchmarks/main_job.py --seeds 0 1 2
@@ -27,6 +28,8 @@ import time
 from datetime import datetime
 from pathlib import Path
 from typing import Dict, List, Optional
+
+import torch
 
 from bench_common import RESULTS, copy_recipe, provenance
 from espnet_sniper.fileio import atomic_write_text
@@ -57,7 +60,12 @@ def run_once(work: Path, seed: int, db_root: Optional[Path]) -> Dict:
     exp = recipe / "exp" / TAG
     aligner = next((recipe / "exp").glob("aligner_*/alignment_quality.json"))
     results = json.loads((exp / "results.json").read_text())
-    return {"seed": seed, "db_root": str(db_root) if db_root else None,
+    stats = torch.load(exp / "checkpoint.pth", map_location="cpu",
+                       weights_only=False)["reporter"]["stats"]
+    epochs = [{"epoch": e, "valid_l1_loss": float(stats[e]["valid"]["l1_loss"]),
+               "train_seconds": stats[e]["train"]["time"].total_seconds()}
+              for e in sorted(stats)]
+    return {"epochs": epochs, "seed": seed, "db_root": str(db_root) if db_root else None,
             "total_seconds": round(end - start, 1),
             "stage_seconds": stage_seconds(done.stderr, end),
             "alignment": json.loads(aligner.read_text())["sets"],
@@ -81,6 +89,11 @@ def summarize(runs: List[Dict]) -> Dict:
     onsets = [r["alignment"]["train"].get("word_onset_error") for r in runs]
     if all(o and o.get("utterances_compared") for o in onsets):
         out["boundary_mean_frames"] = spread([o["boundary_mean_frames"] for o in onsets])
+    n_epochs = min(len(r["epochs"]) for r in runs)
+    out["valid_l1_by_epoch"] = [statistics.fmean(r["epochs"][i]["valid_l1_loss"] for r in runs)
+                                for i in range(n_epochs)]
+    out["train_seconds_per_epoch"] = statistics.fmean(
+        e["train_seconds"] for r in runs for e in r["epochs"])
     out["stage_seconds"] = {k: statistics.fmean(r["stage_seconds"].get(k, 0) for r in runs)
                             for k in runs[0]["stage_seconds"]}
     return out

@@ -240,7 +240,8 @@ def alignment_quality_table(data: dict) -> list:
     lines = [
         f"**Durations against espeak-ng's word onsets** ({_where(data, 'alignment_quality.py')}"
         f"): stages 3-4 on the mini corpus ({data['setup']['num_utts']} utterances), "
-        f"{data['setup']['seeds']} seeds per method; training set, words 2 on; a word's onset "
+        f"seeds per method: {', '.join(f'{m} {n}' for m, n in data['setup']['seeds'].items())}"
+        f"; training set, words 2 on; a word's onset "
         f"is the start of the `<space>` before it (the boundary espeak-ng marks); mean over "
         f"seeds (min-max).",
         "",

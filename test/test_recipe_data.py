@@ -396,3 +396,26 @@ def test_griffin_lim_is_seeded_per_utterance_and_checks_its_config(tmp_path):
     bad = run("griffin_lim.py", "--feats_scp", scp, "--config", conf, "--out_dir",
               tmp_path / "bad", cwd=tmp_path)
     assert bad.returncode != 0 and "lacks n_shift, n_mels, fmin, fmax" in bad.stderr
+
+
+@pytest.mark.parametrize("change, needle", [
+    ({"steps": -5}, "steps must be positive"),
+    ({"lr": "fast"}, "lr must be a number"),
+    ({"embed_dim": True}, "embed_dim must be a number"),
+    ({"epochs": 3}, "unknown key(s) epochs"),
+])
+def test_aligner_config_is_checked_before_any_work(tmp_path, change, needle):
+    import yaml
+
+    conf = yaml.safe_load((REPO / "conf/mini/align_forward_sum.yaml").read_text())
+    conf.update(change)
+    (tmp_path / "aligner.yaml").write_text(yaml.safe_dump(conf))
+    (tmp_path / "data").mkdir()
+    for name in ("wav.scp", "text"):
+        (tmp_path / "data" / name).write_text("")
+    (tmp_path / "tokens.txt").write_text("<blank>\n")
+    done = run("forward_sum_align.py", "--config", tmp_path / "aligner.yaml", "--token_list",
+               tmp_path / "tokens.txt", "--train_dir", tmp_path / "data", "--data_dirs",
+               tmp_path / "data", "--out_dir", tmp_path / "exp", cwd=tmp_path)
+    assert done.returncode != 0 and needle in done.stderr and "aligner.yaml" in done.stderr
+    assert not (tmp_path / "exp").exists()

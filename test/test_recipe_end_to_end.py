@@ -27,15 +27,21 @@ def shrink(src: Path, dst: Path, **changes) -> Path:
     return dst
 
 
-@pytest.fixture(scope="module")
-def recipe_run(tmp_path_factory):
-    work = tmp_path_factory.mktemp("recipe") / "sniper_tts1"
+def recipe_copy(parent: Path) -> Path:
+    """The recipe without its data in ``parent/sniper_tts1``, its conf link and path.sh
+    pointing back into the repository."""
+    work = parent / "sniper_tts1"
     shutil.copytree(RECIPE, work, symlinks=True,
                     ignore=shutil.ignore_patterns("data", "dump", "exp", "downloads"))
-    # the copy's conf link and path.sh point back into the repository
     (work / "conf").unlink()
     (work / "conf").symlink_to(REPO / "conf")
     (work / "path.sh").write_text(f'export PATH={REPO}/.venv/bin:$PATH\n')
+    return work
+
+
+@pytest.fixture(scope="module")
+def recipe_run(tmp_path_factory):
+    work = recipe_copy(tmp_path_factory.mktemp("recipe"))
     shrink(REPO / "conf/mini/train_tacotron2_teacher.yaml", work / "teacher.yaml",
            max_epoch=1, num_att_plot=0)
     shrink(REPO / "conf/mini/align_forward_sum.yaml", work / "aligner.yaml", steps=10,
@@ -58,9 +64,9 @@ def recipe_run(tmp_path_factory):
 def test_every_stage_runs_and_is_announced(recipe_run):
     work, done = recipe_run
     assert done.returncode == 0, done.stderr[-4000:]
-    for stage in range(1, 10):
+    for stage in range(1, 11):
         assert f"stage {stage}: " in done.stderr
-    assert "done: stages 1-9" in done.stderr
+    assert "done: stages 1-10" in done.stderr
 
 
 def test_stage_outputs(recipe_run):
@@ -72,7 +78,7 @@ def test_stage_outputs(recipe_run):
     assert set(quality["sets"]) == {"train", "dev", "eval"}
     assert "stage 3: aligner: forward-sum aligner" in done.stderr
     exp = work / "exp" / "e2e"
-    assert (exp / "sniper" / "state.pth").is_file() and (exp / "images").is_dir()
+    assert (exp / "sniper" / "state.pth").is_file() and (exp / "tensorboard").is_dir()
     assert "sniper_sparsity=40.000" in (exp / "train.log").read_text()
     assert len(list((exp / "decode_eval" / "wav").glob("*.wav"))) == 1
     results = json.loads((exp / "results.json").read_text())
@@ -97,6 +103,21 @@ def test_rerunning_a_stage_alone_works(recipe_run):
                            cwd=work, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stderr[-3000:]
     assert "stage 8: " in again.stderr and "stage 7: " not in again.stderr
+
+
+def test_a_rerun_of_stage_3_reuses_the_trained_aligner(recipe_run):
+    work, done = recipe_run
+    assert done.returncode == 0
+    aligner = work / "exp" / "aligner_aligner"
+    before = (aligner / "align_train" / "durations").read_text()
+    model = (aligner / "aligner.pth").stat().st_mtime_ns
+    again = subprocess.run(["./run.sh", "--mini", "true", "--mini_num_utts", "24", "--stage", "3",
+                            "--stop_stage", "3", "--aligner_config", "aligner.yaml"],
+                           cwd=work, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "trained with this config and data: aligning only" in again.stderr
+    assert (aligner / "aligner.pth").stat().st_mtime_ns == model
+    assert (aligner / "align_train" / "durations").read_text() == before
 
 
 def test_fbank_dumps_features_and_trains_synthesizes_and_packs(recipe_run, monkeypatch):
@@ -159,3 +180,105 @@ def test_tacotron2_teacher_trained_and_from_its_packed_zip_give_the_same_duratio
     missing = subprocess.run(base + ["--teacher_model_tag", "no_such.zip"], cwd=work,
                              capture_output=True, text=True, env=env, timeout=300)
     assert missing.returncode != 0 and "no_such.zip: no such file" in missing.stderr
+
+
+def test_cpu_configs_on_a_corpus_the_recipe_never_saw(tmp_path):
+    """CI's small version of benchmarks/make_unseen_corpus.py + main_job.py --db_root: the
+    corpus is used as given (no mini corpus is generated, no word onsets are known)."""
+    corpus = tmp_path / "LJSpeech-unseen"
+    made = subprocess.run([str(REPO / ".venv/bin/python"),
+                           str(REPO / "benchmarks" / "make_unseen_corpus.py"),
+                           "--out_dir", str(corpus), "--num_utts", "12"],
+                          capture_output=True, text=True)
+    assert made.returncode == 0, made.stderr
+    assert "mean" in made.stderr and not (corpus / "word_onsets.txt").exists()
+    work = recipe_copy(tmp_path)
+    shrink(REPO / "conf/mini/align_forward_sum.yaml", work / "aligner.yaml", steps=5,
+           batch_size=4)
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
+    done = subprocess.run(["./run.sh", "--mini", "true", "--db_root", str(corpus),
+                           "--stop_stage", "4", "--aligner_config", "aligner.yaml"],
+                          cwd=work, capture_output=True, text=True, env=env, timeout=900)
+    assert done.returncode == 0, done.stderr[-4000:]
+    assert not (work / "downloads").exists()  # nothing generated or downloaded
+    wavs = (work / "data" / "train" / "wav.scp").read_text()
+    assert str(corpus) in wavs and "LJU01-" in wavs
+    durations = (work / "data" / "train" / "durations").read_text().splitlines()
+    assert len(durations) == len(wavs.splitlines())
+    assert "word onsets" not in done.stderr  # a user's corpus has none to measure against
+
+    missing = subprocess.run(["./run.sh", "--mini", "true", "--db_root",
+                              str(tmp_path / "none"), "--stop_stage", "1"], cwd=work,
+                             capture_output=True, text=True, env=env, timeout=120)
+    assert missing.returncode != 0 and "has no metadata.csv" in missing.stderr
+
+
+def test_hub_folder_has_a_model_card_the_hub_reads(recipe_run):
+    work, done = recipe_run
+    assert done.returncode == 0
+    from huggingface_hub import ModelCard, ModelCardData
+
+    hub = work / "exp" / "e2e" / "hub"
+    card = ModelCard.load(hub / "README.md")
+    meta = card.data.to_dict()
+    assert meta["library_name"] == "espnet" and meta["pipeline_tag"] == "text-to-speech"
+    assert {"espnet", "audio", "text-to-speech", "sniper", "fastspeech2"} <= set(meta["tags"])
+    assert meta["language"] == "en" and meta["license"] == "cc-by-4.0"
+    assert "datasets" not in meta  # the mini corpus is no hub data set: the card says what it is
+    assert ModelCardData(**meta).to_dict() == meta
+    text = card.text
+    assert "espeak-ng" in text and "| metric | model | floor | baseline | normalized |" in text
+    assert "| 1 | 40 |" in text and "Text2Speech.from_pretrained(" in text
+    assert "arXiv 2211.07283" in text
+
+
+def test_hub_folder_loads_as_a_hub_snapshot_in_stock_espnet(recipe_run, tmp_path):
+    work, done = recipe_run
+    assert done.returncode == 0
+    snapshot = tmp_path / "snapshot"
+    shutil.copytree(work / "exp" / "e2e" / "hub", snapshot)
+    script = (
+        "import sys; sys.modules['espnet_sniper'] = None\n"
+        "from espnet_model_zoo.downloader import ModelDownloader\n"
+        "from espnet2.bin.tts_inference import Text2Speech\n"
+        f"files = ModelDownloader._unpack_cache_dir_for_huggingfase({str(snapshot)!r})\n"
+        f"tts = Text2Speech(**files, vocoder_config={str(work / 'exp/e2e/griffin_lim.yaml')!r})\n"
+        "wav = tts('A short test.')['wav']\n"
+        "assert wav.numel() > 0 and bool(wav.isfinite().all())\n"
+        "print('synthesized', wav.numel())\n")
+    ran = subprocess.run([str(REPO / ".venv/bin/python"), "-c", script], capture_output=True,
+                         text=True, timeout=300)
+    assert ran.returncode == 0 and "synthesized" in ran.stdout, ran.stderr[-3000:]
+
+
+def test_upload_without_token_or_network_fails_clearly_and_touches_nothing(recipe_run, tmp_path):
+    import hashlib
+
+    work, done = recipe_run
+    assert done.returncode == 0
+    exp = work / "exp" / "e2e"
+
+    def digest():
+        paths = sorted(p for p in [exp / "packed" / "e2e.zip", *(exp / "hub").rglob("*")]
+                       if p.is_file())
+        return {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in paths}
+
+    package = hashlib.sha256((exp / "packed" / "e2e.zip").read_bytes()).hexdigest()
+    base = ["./run.sh", "--mini", "true", "--mini_num_utts", "24", "--stage", "10",
+            "--train_config", "student.yaml", "--tag", "e2e", "--hf_repo", "someone/sniper-mini"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
+    env.update(HF_HOME=str(tmp_path / "hf_home"))  # no stored token
+    no_token = subprocess.run(base, cwd=work, capture_output=True, text=True, env=env,
+                              timeout=300)
+    assert no_token.returncode != 0 and "no Hugging Face token" in no_token.stderr
+    assert "huggingface-cli login" in no_token.stderr
+    assert "someone/sniper-mini" in (exp / "hub" / "README.md").read_text()  # its usage lines
+    before = digest()
+    assert before[str(exp / "packed" / "e2e.zip")] == package
+    # a token but no hub to reach: a closed port on this machine stands for no network
+    env.update(HF_TOKEN="hf_not_a_real_token", HF_ENDPOINT="http://127.0.0.1:9")
+    offline = subprocess.run(base, cwd=work, capture_output=True, text=True, env=env,
+                             timeout=300)
+    assert offline.returncode != 0 and "upload of" in offline.stderr
+    assert "Check the network and the token" in offline.stderr
+    assert digest() == before

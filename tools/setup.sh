@@ -12,12 +12,16 @@ lock="${repo}/tools/requirements.lock"
 
 log() { echo "[setup] $*" >&2; }
 
-if ! command -v espeak-ng >/dev/null 2>&1; then
-    log "espeak-ng is missing: installing it with apt-get"
+# espeak-ng speaks the mini corpus; a C compiler builds pysptk (MCD), which has no wheel
+missing=()
+command -v espeak-ng >/dev/null 2>&1 || missing+=(espeak-ng)
+command -v cc >/dev/null 2>&1 || missing+=(gcc)
+if [ ${#missing[@]} -gt 0 ]; then
+    log "${missing[*]} missing: installing with apt-get"
     sudo_cmd=""
     if [ "$(id -u)" -ne 0 ]; then sudo_cmd="sudo"; fi
     ${sudo_cmd} apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive ${sudo_cmd} apt-get install -y -qq espeak-ng >/dev/null
+    DEBIAN_FRONTEND=noninteractive ${sudo_cmd} apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
 "${python}" -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else 1)' || {

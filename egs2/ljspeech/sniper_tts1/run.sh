@@ -20,12 +20,14 @@
 #   8 scoring      log-mel distance, MCD, F0, length, MOS, each beside its floor and a
 #                  no-skill baseline -> exp/<tag>/RESULTS.md, results.json, mels.png
 #   9 packing      model-zoo zip, checked by unpacking and synthesizing in stock ESPnet
+#  10 hub          the Hugging Face hub folder: the package and a model card with the
+#                  hub's metadata; uploaded with --hf_repo
 set -euo pipefail
 
 # ---- options (each can be given as --name value) --------------------------------------
 # general
 stage=1                  # first stage to run
-stop_stage=9             # last stage to run
+stop_stage=10            # last stage to run
 ngpu=0                   # GPUs for training and decoding (>1: ESPnet's DDP on this node)
 num_nodes=1              # >1: stage 6 goes through espnet2.bin.launch and --launch_cmd
 launch_cmd=local/slurm.pl   # multi-node submission (SNIPER_SLURM_DRY_RUN=true: only print)
@@ -74,7 +76,8 @@ decode_config=conf/decode.yaml
 inference_model=valid.loss.ave.pth
 vocoder_tag=             # a model-zoo vocoder (needs network); default Griffin-Lim
 mos=distillmos           # no-reference MOS predictor of stage 8 (none: skip it)
-hf_repo=                 # upload the package to this Hugging Face repo (needs network)
+hf_repo=                 # upload stage 10's hub folder to this Hugging Face repo, user/name
+                         # (needs network and a token); without it the folder is only written
 # ---------------------------------------------------------------------------------------
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -277,8 +280,21 @@ if stage_on 9; then
     mv "${expdir}/packed/${tag}.partial.zip" "${expdir}/packed/${tag}.zip"
     python local/check_package.py --zip "${expdir}/packed/${tag}.zip" \
         --vocoder_config "${expdir}/griffin_lim.yaml"
+fi
+
+if stage_on 10; then
+    log "stage 10: hub: ${expdir}/hub (the package and its model card with the hub's metadata)"
+    corpus=custom
+    if [ "${generate_mini}" = true ]; then
+        corpus=mini
+    elif [ "$(basename "${db_root}")" = LJSpeech-1.1 ]; then
+        corpus=ljspeech
+    fi
+    python local/make_hub_folder.py --zip "${expdir}/packed/${tag}.zip" --card "${expdir}/README.md" \
+        --corpus "${corpus}" ${hf_repo:+--repo_id "${hf_repo}"} --out_dir "${expdir}/hub"
     if [ -n "${hf_repo}" ]; then
-        python local/upload_hf.py --zip "${expdir}/packed/${tag}.zip" --repo "${hf_repo}"
+        log "stage 10: uploading ${expdir}/hub to https://huggingface.co/${hf_repo}"
+        python local/upload_hf.py --folder "${expdir}/hub" --repo "${hf_repo}"
     fi
 fi
 

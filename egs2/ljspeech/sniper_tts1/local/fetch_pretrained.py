@@ -2,7 +2,8 @@
 """Fetch a pretrained Tacotron2 teacher from the ESPnet model zoo.
 
 ``--tag`` is anything ESPnet's model-zoo downloader accepts: a model-zoo or Hugging Face
-name (needs network) or a local zip packed by ``espnet2.bin.pack``. Writes ``<out_dir>/pretrained.env`` with the unpacked model file and training config, which
+name (needs network) or a local zip packed by ``espnet2.bin.pack``. Writes
+``<out_dir>/pretrained.env`` with the unpacked model file and training config, which
 run.sh's later stages read. Offline it stops with what to do instead.
 """
 
