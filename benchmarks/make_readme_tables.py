@@ -236,34 +236,9 @@ def main_job_table(data: dict) -> list:
     return lines
 
 
-def alignment_quality_table(data: dict) -> list:
-    lines = [
-        f"**Durations against espeak-ng's word onsets** ({_where(data, 'alignment_quality.py')}"
-        f"): stages 3-4 on the mini corpus ({data['setup']['num_utts']} utterances), "
-        f"seeds per method: {', '.join(f'{m} {n}' for m, n in data['setup']['seeds'].items())}"
-        f"; training set, words 2 on; a word's onset "
-        f"is the start of the `<space>` before it (the boundary espeak-ng marks); mean over "
-        f"seeds (min-max).",
-        "",
-        "| method | boundary error, frames | median | within 2 frames | signed | at the first "
-        "phoneme | equal shares | focus rate | seconds |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for name, m in data["methods"].items():
-        lines.append(
-            f"| {name} | {_range(m['boundary_mean_frames'], 2)} | "
-            f"{m['boundary_median_frames']['mean']:.2f} | "
-            f"{100 * m['boundary_share_within_2_frames']['mean']:.0f} % | "
-            f"{m['boundary_mean_signed_frames']['mean']:+.2f} | "
-            f"{m['first_phoneme_mean_frames']['mean']:.2f} | {m['naive_mean_frames']['mean']:.2f} | "
-            f"{m['focus_rate_mean']:.2f} | {m['seconds']:.0f} |")
-    return lines + ["", "![boundary lag](benchmarks/results/alignment_quality_lag.png)", ""]
-
-
 TABLES = {
     "main_job.json": main_job_table,
     "unseen.json": main_job_table,
-    "alignment_quality.json": alignment_quality_table,
     "step_overhead.json": step_overhead_table,
     "scoring_cost.json": scoring_cost_table,
     "training_quality.json": training_quality_table,
@@ -292,7 +267,7 @@ def tables(names) -> list:
 def main() -> None:
     write_section(REPO / "README.md", BEGIN, END, tables(TABLES))
     mini = [line.replace("benchmarks/results/", "../../../benchmarks/results/")
-            for line in tables(["main_job.json", "alignment_quality.json", "unseen.json"])]
+            for line in tables(["main_job.json", "unseen.json"])]
     write_section(RECIPE_README, MINI_BEGIN, MINI_END, mini)
 
 

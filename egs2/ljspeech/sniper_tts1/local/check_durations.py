@@ -50,9 +50,6 @@ def main(argv=None) -> None:
             sys.exit(f"error: --word_onsets: {e}")
         tokenize = _tokenizer(args.token_type, args.g2p, args.cleaner)
 
-    for data_dir in args.data_dirs:
-        # durations of an earlier run must not outlive a failed check
-        (data_dir / "durations").unlink(missing_ok=True)
     report = {"sets": {}}
     errors = []
     accepted = {}
