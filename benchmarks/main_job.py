@@ -105,6 +105,7 @@ def main(argv=None) -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--db_root", type=Path, help="another corpus (default: the mini corpus)")
     parser.add_argument("--name", default="main_job", help="results name")
+    parser.add_argument("--note", default="", help="what a reader must know about these runs")
     parser.add_argument("--work_dir", type=Path,
                         default=Path(tempfile.gettempdir()) / "sniper_main_job")
     args = parser.parse_args(argv)
@@ -128,7 +129,8 @@ def main(argv=None) -> None:
             shutil.copyfile(result["mels_png"], RESULTS / f"{args.name}_mels.png")
     runs = [json.loads((out_dir / f"seed{s}.json").read_text()) for s in args.seeds]
     summary = {**provenance("main_job.py"), "name": args.name,
-               "db_root": str(args.db_root) if args.db_root else None, **summarize(runs)}
+               "db_root": str(args.db_root) if args.db_root else None, "note": args.note,
+               **summarize(runs)}
     atomic_write_text(out_dir.with_suffix(".json"), json.dumps(summary, indent=1) + "\n")
 
 

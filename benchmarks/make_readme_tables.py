@@ -209,7 +209,7 @@ def main_job_table(data: dict) -> list:
         f"whole recipe (aligner and training). Mean over seeds (min-max). Scores of stage 8 "
         f"on the eval set: normalized = (model - floor) / (baseline - floor), 0 = the "
         f"recordings' own features through the same Griffin-Lim, 1 = their mean spectrum "
-        f"at their mean F0.",
+        f"at their mean F0. {data.get('note', '')}",
         "",
         "| wall minutes | normalized mel score | length ratio | word boundaries off (frames) |",
         "|---:|---:|---:|---:|",
