@@ -112,11 +112,12 @@ def batch(items: List[Tuple[np.ndarray, np.ndarray]], mean, std):
     return tokens, feats, token_lengths, feat_lengths
 
 
-def train(args, conf: dict, feature_conf: dict, text_conf: dict) -> None:
-    """Train the aligner on ``args.train_dir``; ``<out_dir>/aligner.pth`` when done."""
+def train(args, conf: dict, feature_conf: dict, text_conf: dict, train_set: dict) -> None:
+    """Train the aligner on ``train_set`` (``args.train_dir`` loaded by ``load_set``);
+    ``<out_dir>/aligner.pth`` when done."""
     from espnet2.gan_tts.jets.loss import ForwardSumLoss
 
-    data = list(load_set(args.train_dir, feature_conf, text_conf).values())
+    data = list(train_set.values())
     if not data:
         sys.exit(f"error: {args.train_dir} has no utterances to train the aligner on")
     frames = np.concatenate([f for _, f in data])
@@ -166,8 +167,9 @@ def setup(args, conf: dict, feature_conf: dict, text_conf: dict) -> dict:
             "token_list_bytes": Path(text_conf["token_list"]).stat().st_size}
 
 
-def align(args, feature_conf: dict, text_conf: dict) -> None:
-    """Durations of every ``args.data_dirs`` set with the saved aligner."""
+def align(args, feature_conf: dict, text_conf: dict, loaded: Dict[Path, dict]) -> None:
+    """Durations of every ``args.data_dirs`` set with the saved aligner; sets already in
+    ``loaded`` (by resolved path) are not tokenized and analysed again."""
     from espnet2.gan_tts.jets.alignments import viterbi_decode
 
     saved = torch.load(args.out_dir / "aligner.pth", map_location="cpu", weights_only=True)
@@ -177,7 +179,7 @@ def align(args, feature_conf: dict, text_conf: dict) -> None:
     model.eval()
     mean, std = saved["mean"].numpy(), saved["std"].numpy()
     for data_dir in args.data_dirs:
-        data = load_set(data_dir, feature_conf, text_conf)
+        data = loaded.get(data_dir.resolve()) or load_set(data_dir, feature_conf, text_conf)
         durations, focus_rates = [], []
         for uid, item in data.items():
             tokens, feats, token_lengths, feat_lengths = batch([item], mean, std)
@@ -233,11 +235,13 @@ def main(argv=None) -> None:
     model_file = args.out_dir / "aligner.pth"
     saved = (torch.load(model_file, map_location="cpu", weights_only=True)["setup"]
              if model_file.is_file() else None)
+    loaded: Dict[Path, dict] = {}
     if saved == setup(args, conf, feature_conf, text_conf):
         logging.info(f"{model_file} was trained with this config and data: aligning only")
     else:
-        train(args, conf, feature_conf, text_conf)
-    align(args, feature_conf, text_conf)
+        loaded[args.train_dir.resolve()] = load_set(args.train_dir, feature_conf, text_conf)
+        train(args, conf, feature_conf, text_conf, loaded[args.train_dir.resolve()])
+    align(args, feature_conf, text_conf, loaded)
 
 
 if __name__ == "__main__":
