@@ -1,97 +1,143 @@
 #!/usr/bin/env python3
-"""Does SNIPER train better? The paper's comparison at the mini corpus's scale.
+"""Does SNIPER do what the paper says? A paired grid on the mini corpus, with controls.
 
-The recipe's stages 1-5 run once (one corpus, one teacher, one set of durations); then
-stage 6-8 (training, synthesis, scoring) runs for every contender and seed with the same
-epochs: dense, constant 40 % and 20 % sparsity, SNIPER 40 -> 0 and 20 -> 0 (the conf/mini/
-configs, which differ only in sniper_conf). Each finished run writes its own JSON under
-``--out_dir`` and a rerun skips it, so the grid can be spread over several sessions; a
-killed run resumes where its training stopped.
+The recipe's stages 1-5 run once (one corpus, forward-sum durations, statistics); then
+stages 6-8 (training, synthesis, scoring) run for every contender and seed. Contenders:
+dense, constant 40 % and 20 %, SNIPER 40 -> 0 and 20 -> 0 (the conf/mini/ configs, which
+differ only in sniper_conf), and three controls of SNIPER 40 -> 0 that change one
+sniper_conf key: ``scoring: random`` (random masks, seeded per seed), ``scale_lr_by_param:
+false`` (no learning-rate scaling) and ``restore_init_values: false`` (regrowth from zero).
 
-Recorded per run: validation loss (total, mel L1, duration, pitch, energy) and sparsity at
-every epoch, each epoch's training and validation seconds, the SNIP scoring seconds, and
-the eval set's scores (stage 8: log-mel distance, MCD, F0, each with floor and baseline). Runs go ``--jobs`` at a time, one
-thread each, seed-major, so every contender meets the same machine load.
+Paired: for one seed every contender starts from the same initial weights (ESPnet seeds
+the model's construction with ``seed``) and sees the same batches in the same order (its
+iterators are seeded by seed and epoch); ESPnet reseeds every random stream at each
+epoch's start, after SNIP scoring, so scoring shifts nothing either
+(test_training_cli.py trains a scored run that prunes nothing to the bit of stock ESPnet).
+Differences are therefore taken per seed, and their 95 % t-intervals over seeds answer
+the paper's claims. The schedules' epoch keys are scaled from the configs' 16 epochs to
+``--max_epoch`` (floored), keeping the share of training spent sparse.
 
-    python benchmarks/training_quality.py --quick   # 1 seed, 3 epochs, 60 utterances: minutes
-    python benchmarks/training_quality.py           # 3 seeds, 16 epochs, 400 utterances
+Each finished run writes its own JSON under ``--out_dir`` atomically and a rerun skips it;
+a killed run resumes where its training stopped. Runs go ``--jobs`` at a time, one thread
+each, seed-major, so that the contenders of a seed meet the same machine load.
+
+    python benchmarks/training_quality.py --quick   # 1 seed, 2 epochs, 3 contenders: minutes
+    python benchmarks/training_quality.py           # 8 contenders x 5 seeds, 8 epochs
 
 Writes ``<out_dir>/<contender>_seed<k>.json``, then the summary ``<out_dir>.json`` and the
-plots ``<out_dir>_loss.png`` (total loss against epoch and wall time) and
-``<out_dir>_parts.png`` (its parts against epoch), from whatever runs have finished.
+plot ``<out_dir>_paired.png`` (paired differences to dense with their interval bands),
+from whatever runs have finished.
 """
 
 import argparse
+import copy
 import json
 import logging
+import math
 import statistics
 import subprocess
 import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import torch
 import yaml
+from scipy import stats as scipy_stats
 
 from bench_common import REPO, RESULTS, copy_recipe, provenance, single_thread_env
 from espnet_sniper.fileio import atomic_write_text
 
-CONTENDERS = {
-    "dense": "train_fastspeech2.yaml",
-    "constant40": "train_sparsity40.yaml",
-    "constant20": "train_sparsity20.yaml",
-    "sniper40to0": "train_sniper.yaml",
-    "sniper20to0": "train_sniper20to0.yaml",
+# name: (config under conf/mini/, sniper_conf keys changed, what it is)
+CONTENDERS: Dict[str, Tuple[str, dict, str]] = {
+    "dense": ("train_fastspeech2.yaml", {}, "dense training"),
+    "constant40": ("train_sparsity40.yaml", {}, "40 % sparse throughout"),
+    "constant20": ("train_sparsity20.yaml", {}, "20 % sparse throughout"),
+    "sniper40to0": ("train_sniper.yaml", {}, "SNIPER 40 -> 0 %"),
+    "sniper20to0": ("train_sniper20to0.yaml", {}, "SNIPER 20 -> 0 %"),
+    "random40to0": ("train_sniper.yaml", {"scoring": "random"},
+                    "SNIPER 40 -> 0 % with random masks"),
+    "nolrscale40to0": ("train_sniper.yaml", {"scale_lr_by_param": False},
+                       "SNIPER 40 -> 0 % without learning-rate scaling"),
+    "zeroregrow40to0": ("train_sniper.yaml", {"restore_init_values": False},
+                        "SNIPER 40 -> 0 % regrowing from zero"),
 }
+# (contender, reference): the differences that answer the questions
+COMPARISONS = [
+    ("sniper40to0", "dense"), ("sniper20to0", "dense"), ("constant40", "dense"),
+    ("constant20", "dense"), ("sniper40to0", "constant40"), ("sniper20to0", "constant20"),
+    ("sniper40to0", "random40to0"), ("sniper40to0", "nolrscale40to0"),
+    ("sniper40to0", "zeroregrow40to0"),
+]
 LOSSES = ["loss", "l1_loss", "duration_loss", "pitch_loss", "energy_loss"]
+CONFIG_EPOCHS = 16  # what the conf/mini/ schedules are written for
+EARLY_EPOCHS = 2  # claim (a): "the first epochs"
+NEGLIGIBLE_TIME = 1.05  # claim (d): at most 5 % more wall time than dense
 
 
-def prepare(work: Path, num_utts: int, teacher_epochs: Optional[int]) -> Path:
-    """The recipe copy with stages 1-5 done, redone only when the corpus size changes."""
+def scaled_schedule(schedule: Dict[int, float], max_epoch: int) -> Dict[int, float]:
+    """The schedule's epoch keys scaled from CONFIG_EPOCHS to ``max_epoch``, floored."""
+    scaled = {}
+    for key in sorted(schedule):
+        new = math.floor(key * max_epoch / CONFIG_EPOCHS)
+        if new in scaled:
+            raise ValueError(f"schedule {schedule} cannot be compressed to {max_epoch} epochs: "
+                             f"two steps land on epoch {new}")
+        scaled[new] = schedule[key]
+    return scaled
+
+
+def contender_config(contender: str, seed: int, max_epoch: int) -> dict:
+    name, changes, _ = CONTENDERS[contender]
+    conf = yaml.safe_load((REPO / "conf/mini" / name).read_text())
+    conf["seed"] = seed
+    conf["max_epoch"] = max_epoch
+    if "sniper_conf" in conf:
+        sniper = copy.deepcopy(conf["sniper_conf"])
+        sniper["schedule"] = scaled_schedule(sniper["schedule"], max_epoch)
+        sniper.update(changes)
+        if sniper.get("scoring") == "random":
+            sniper["tie_break_seed"] = seed  # a different random mask for every seed
+        conf["sniper_conf"] = sniper
+    return conf
+
+
+def prepare(work: Path, num_utts: int, num_held_out: int) -> Path:
+    """The recipe copy with stages 1-5 done, redone only when the corpus changes."""
     recipe = work / "sniper_tts1"
     marker = recipe / "prepared.json"
-    wanted = {"num_utts": num_utts, "teacher_epochs": teacher_epochs}
+    wanted = {"num_utts": num_utts, "num_held_out": num_held_out}
     if marker.exists() and json.loads(marker.read_text()) == wanted:
         return recipe
     copy_recipe(work)
-    teacher = yaml.safe_load((REPO / "conf/mini/train_tacotron2_teacher.yaml").read_text())
-    if teacher_epochs is not None:
-        teacher["max_epoch"] = teacher_epochs
-    (recipe / "teacher.yaml").write_text(yaml.safe_dump(teacher, sort_keys=False))
     logging.info(f"stages 1-5 on {num_utts} utterances in {recipe} (log: {recipe}/prepare.log)")
     with open(recipe / "prepare.log", "w") as log:
         subprocess.run(["./run.sh", "--mini", "true", "--mini_num_utts", str(num_utts),
-                        "--stage", "1", "--stop_stage", "5", "--teacher_config", "teacher.yaml",
-                        "--tag", "prepare"], cwd=recipe, env=single_thread_env(), check=True,
-                       stdout=log, stderr=subprocess.STDOUT)
+                        "--num_held_out", str(num_held_out), "--stage", "1",
+                        "--stop_stage", "5"], cwd=recipe, check=True, stdout=log,
+                       stderr=subprocess.STDOUT)
     atomic_write_text(marker, json.dumps(wanted))
     return recipe
 
 
-def run_config(recipe: Path, contender: str, seed: int, max_epoch: Optional[int]) -> Path:
-    conf = yaml.safe_load((REPO / "conf/mini" / CONTENDERS[contender]).read_text())
-    conf["seed"] = seed
-    if max_epoch is not None:
-        conf["max_epoch"] = max_epoch
-    path = recipe / "grid" / f"{contender}_seed{seed}.yaml"
-    path.parent.mkdir(exist_ok=True)
-    atomic_write_text(path, yaml.safe_dump(conf, sort_keys=False))
-    return path
-
-
-def train_and_score(recipe: Path, num_utts: int, contender: str, seed: int,
-                    max_epoch: Optional[int]) -> Dict:
+def train_and_score(recipe: Path, setup: Dict, contender: str, seed: int) -> Dict:
     tag = f"{contender}_seed{seed}"
-    config = run_config(recipe, contender, seed, max_epoch)
+    config = recipe / "grid" / f"{tag}.yaml"
+    config.parent.mkdir(exist_ok=True)
+    atomic_write_text(config, yaml.safe_dump(
+        contender_config(contender, seed, setup["max_epoch"]), sort_keys=False))
     log_path = recipe / "grid" / f"{tag}.log"
+    # the floor and baseline of the eval set are scored once, by the first run
+    earlier = sorted((recipe / "exp").glob("*_seed*/results.json"))
+    reuse = ["--score_references", str(earlier[0].resolve())] if earlier else []
     logging.info(f"{tag}: training, synthesis and scoring (log: {log_path})")
     with open(log_path, "a") as log:
         done = subprocess.run(
-            ["./run.sh", "--mini", "true", "--mini_num_utts", str(num_utts), "--nj", "1",
+            ["./run.sh", "--mini", "true", "--mini_num_utts", str(setup["num_utts"]),
+             "--num_held_out", str(setup["num_held_out"]), "--nj", "1", "--mos", "none",
              "--stage", "6", "--stop_stage", "8", "--train_config",
-             str(config.relative_to(recipe)), "--tag", tag],
+             str(config.relative_to(recipe)), "--tag", tag, *reuse],
             cwd=recipe, env=single_thread_env(), stdout=log, stderr=subprocess.STDOUT)
     if done.returncode != 0:
         raise RuntimeError(f"{tag} failed (rc {done.returncode}): see {log_path}")
@@ -109,46 +155,46 @@ def collect(exp: Path) -> Dict:
             "epoch": epoch,
             "sparsity": float(train.get("sniper_sparsity", 0.0)),
             "valid": {k: float(valid[k]) for k in LOSSES},
+            "steps": int(train["total_count"]),
             "train_seconds": train["time"].total_seconds(),
             "valid_seconds": valid["time"].total_seconds(),
         })
     scoring = [float(line.split(" batches in ")[1].split()[0])
                for line in (exp / "train.log").read_text().splitlines()
                if "SNIP scoring done:" in line and " seconds" in line]
-    scores = json.loads((exp / "results.json").read_text())["summary"]
+    scores = json.loads((exp / "results.json").read_text())
     return {"epochs": epochs, "scoring_seconds": scoring[-1] if scoring else 0.0,
-            "eval": scores}
+            "eval": scores["summary"], "eval_utterances": scores["utterances"],
+            "mel_db_per_utterance": {u: r["mel_db"]
+                                     for u, r in scores["per_utterance"]["model"].items()}}
 
 
-def summarize(runs: Dict[str, List[Dict]]) -> Dict:
-    """Mean and spread over seeds, per contender and epoch, and the answers asked for."""
-    out = {}
-    for contender, done in runs.items():
-        if not done:
-            continue
-        n_epochs = min(len(r["epochs"]) for r in done)
-        per_epoch = []
-        for i in range(n_epochs):
-            row = {"epoch": i + 1}
-            for k in LOSSES:
-                values = [r["epochs"][i]["valid"][k] for r in done]
-                row[k] = _spread(values)
-            row["wall_seconds"] = statistics.fmean(_wall(r)[i] for r in done)
-            per_epoch.append(row)
-        out[contender] = {
-            "seeds": sorted(r["seed"] for r in done),
-            "epochs": per_epoch,
-            "final_loss": per_epoch[-1]["loss"],
-            "mcd_db": _spread([r["eval"]["mcd_db"]["model"]["mean"] for r in done]),
-            "log_f0_rmse_cents": _spread([r["eval"]["f0_rmse_cents"]["model"]["mean"]
-                                          for r in done]),
-            "mel_normalized": _spread([r["eval"]["mel_db"]["normalized"]["mean"] for r in done]),
-            "wall_seconds": _spread([_wall(r)[-1] for r in done]),
-        }
-    return out
+# ----------------------------------------------------------------------------- analysis
+def interval(values: List[float]) -> Dict:
+    """Mean, 95 % t-interval over seeds, and the smallest difference this many seeds detect
+    (two-sided 5 %, power 80 %) at the observed spread."""
+    n = len(values)
+    mean = statistics.fmean(values)
+    if n < 2:
+        return {"mean": mean, "ci95": [float("nan"), float("nan")], "n": n,
+                "detectable": float("nan")}
+    sd = statistics.stdev(values)
+    t = scipy_stats.t.ppf(0.975, n - 1)
+    detectable = (t + scipy_stats.t.ppf(0.8, n - 1)) * sd / math.sqrt(n)
+    return {"mean": mean, "ci95": [mean - t * sd / math.sqrt(n), mean + t * sd / math.sqrt(n)],
+            "n": n, "detectable": detectable}
 
 
-def _wall(run: Dict) -> List[float]:
+def verdict(diff: Dict, lower_is_better: bool = True) -> str:
+    """yes: the contender is better with 95 % confidence; no: worse; else cannot tell."""
+    lo, hi = diff["ci95"]
+    if math.isnan(lo):
+        return "cannot tell"
+    better, worse = (hi < 0, lo > 0) if lower_is_better else (lo > 0, hi < 0)
+    return "yes" if better else "no" if worse else "cannot tell"
+
+
+def wall_seconds(run: Dict) -> List[float]:
     """Cumulative seconds at the end of each epoch, SNIP scoring included."""
     total, walls = run["scoring_seconds"], []
     for e in run["epochs"]:
@@ -157,66 +203,195 @@ def _wall(run: Dict) -> List[float]:
     return walls
 
 
-def _spread(values: List[float]) -> Dict:
-    return {"mean": statistics.fmean(values), "min": min(values), "max": max(values),
-            "stdev": statistics.stdev(values) if len(values) > 1 else 0.0, "n": len(values)}
+def time_to_reach(run: Dict, target: float) -> Optional[Tuple[float, float]]:
+    """(wall seconds, steps) at which the validation loss first reaches ``target``,
+    interpolated linearly within the epoch; None when it never does."""
+    walls, prev_loss, prev_wall, prev_steps = wall_seconds(run), None, run["scoring_seconds"], 0
+    for e, wall in zip(run["epochs"], walls):
+        loss = e["valid"]["loss"]
+        if loss <= target:
+            share = 1.0 if prev_loss is None else (prev_loss - target) / (prev_loss - loss)
+            return (prev_wall + share * (wall - prev_wall),
+                    prev_steps + share * (e["steps"] - prev_steps))
+        prev_loss, prev_wall, prev_steps = loss, wall, e["steps"]
+    return None
 
 
-def plot(summary: Dict, out_prefix: Path) -> None:
+def paired(runs: Dict[str, Dict[int, Dict]], a: str, b: str) -> Optional[Dict]:
+    """a - b per seed, on every measure, for the seeds both have."""
+    seeds = sorted(set(runs.get(a, {})) & set(runs.get(b, {})))
+    if not seeds:
+        return None
+    n_epochs = min(len(runs[c][s]["epochs"]) for c in (a, b) for s in seeds)
+    per_epoch = []
+    for i in range(n_epochs):
+        row = {"epoch": i + 1}
+        for k in LOSSES:
+            row[k] = interval([runs[a][s]["epochs"][i]["valid"][k]
+                               - runs[b][s]["epochs"][i]["valid"][k] for s in seeds])
+        per_epoch.append(row)
+    final_mel = [runs[a][s]["eval"]["mel_db"]["normalized"]["mean"]
+                 - runs[b][s]["eval"]["mel_db"]["normalized"]["mean"] for s in seeds]
+    final_mel_db = [runs[a][s]["eval"]["mel_db"]["model"]["mean"]
+                    - runs[b][s]["eval"]["mel_db"]["model"]["mean"] for s in seeds]
+    time_ratio = [wall_seconds(runs[a][s])[-1] / wall_seconds(runs[b][s])[-1] for s in seeds]
+    return {"seeds": seeds, "per_epoch": per_epoch,
+            "final_loss": per_epoch[-1]["loss"],
+            "early_loss": [per_epoch[i]["loss"] for i in range(min(EARLY_EPOCHS, n_epochs))],
+            "final_mel_normalized": interval(final_mel),
+            "final_mel_db": interval(final_mel_db),
+            "wall_time_ratio": interval(time_ratio)}
+
+
+def time_to_quality(runs: Dict[str, Dict[int, Dict]], contender: str) -> Optional[Dict]:
+    """Wall time and steps for ``contender`` to reach dense's final validation loss, as a
+    ratio to dense's own; and how many seeds reach dense's final mel score."""
+    seeds = sorted(set(runs.get(contender, {})) & set(runs.get("dense", {})))
+    if not seeds:
+        return None
+    wall, steps, unreached = [], [], []
+    mel_reached = 0
+    for s in seeds:
+        dense, run = runs["dense"][s], runs[contender][s]
+        reached = time_to_reach(run, dense["epochs"][-1]["valid"]["loss"])
+        if reached is None:
+            unreached.append(s)
+        else:
+            wall.append(reached[0] / wall_seconds(dense)[-1])
+            steps.append(reached[1] / dense["epochs"][-1]["steps"])
+        mel_reached += (run["eval"]["mel_db"]["normalized"]["mean"]
+                        <= dense["eval"]["mel_db"]["normalized"]["mean"])
+    return {"seeds": seeds, "unreached_seeds": unreached,
+            "wall_ratio": interval(wall) if wall else None,
+            "steps_ratio": interval(steps) if steps else None,
+            "final_mel_at_least_dense": f"{mel_reached} of {len(seeds)} seeds"}
+
+
+def answers(comparisons: Dict[str, Dict]) -> Dict[str, Dict]:
+    """The paper's claims (a)-(d), each as a verdict with the interval behind it."""
+    out = {}
+    for sniper, constant in (("sniper40to0", "constant40"), ("sniper20to0", "constant20")):
+        vs_dense = comparisons.get(f"{sniper}-dense")
+        vs_constant = comparisons.get(f"{sniper}-{constant}")
+        if vs_dense is None:
+            continue
+        early = vs_dense["early_loss"]
+        verdicts = {verdict(d) for d in early}
+        out[sniper] = {
+            "a_lower_early_loss_than_dense": {
+                "verdict": verdicts.pop() if len(verdicts) == 1 else "cannot tell",
+                "difference_by_epoch": early},
+            "c_final_better_than_dense": {
+                "verdict_loss": verdict(vs_dense["final_loss"]),
+                "verdict_mel": verdict(vs_dense["final_mel_normalized"]),
+                "loss_difference": vs_dense["final_loss"],
+                "mel_normalized_difference": vs_dense["final_mel_normalized"]},
+            "d_negligible_extra_time": {
+                "verdict": ("yes" if vs_dense["wall_time_ratio"]["ci95"][1] <= NEGLIGIBLE_TIME
+                            else "no" if vs_dense["wall_time_ratio"]["ci95"][0] > NEGLIGIBLE_TIME
+                            else "cannot tell"),
+                "threshold": NEGLIGIBLE_TIME, "wall_time_ratio": vs_dense["wall_time_ratio"]},
+        }
+        if vs_constant is not None:
+            out[sniper]["b_final_better_than_constant"] = {
+                "verdict_loss": verdict(vs_constant["final_loss"]),
+                "verdict_mel": verdict(vs_constant["final_mel_normalized"]),
+                "loss_difference": vs_constant["final_loss"],
+                "mel_normalized_difference": vs_constant["final_mel_normalized"]}
+    return out
+
+
+def summarize(runs: Dict[str, Dict[int, Dict]]) -> Dict:
+    contenders = {}
+    for c, by_seed in runs.items():
+        if not by_seed:
+            continue
+        done = list(by_seed.values())
+        n_epochs = min(len(r["epochs"]) for r in done)
+        contenders[c] = {
+            "description": CONTENDERS[c][2],
+            "seeds": sorted(by_seed),
+            "schedule": done[0].get("schedule"),
+            "valid_loss_by_epoch": [interval([r["epochs"][i]["valid"]["loss"] for r in done])
+                                    for i in range(n_epochs)],
+            "sparsity_by_epoch": [done[0]["epochs"][i]["sparsity"] for i in range(n_epochs)],
+            "final_mel_normalized": interval([r["eval"]["mel_db"]["normalized"]["mean"]
+                                              for r in done]),
+            "final_mel_db": interval([r["eval"]["mel_db"]["model"]["mean"] for r in done]),
+            "final_mcd_db": interval([r["eval"]["mcd_db"]["model"]["mean"] for r in done]),
+            "wall_seconds": interval([wall_seconds(r)[-1] for r in done]),
+            "scoring_seconds": interval([r["scoring_seconds"] for r in done]),
+        }
+    comparisons = {}
+    for a, b in COMPARISONS:
+        diff = paired(runs, a, b)
+        if diff is not None:
+            comparisons[f"{a}-{b}"] = diff
+    ttq = {c: time_to_quality(runs, c) for c in runs if c != "dense" and runs[c]}
+    return {"contenders": contenders, "comparisons": comparisons,
+            "time_to_quality": {c: v for c, v in ttq.items() if v is not None},
+            "answers": answers(comparisons)}
+
+
+def plot(summary: Dict, path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
-    for contender, s in summary.items():
-        x_epoch = [e["epoch"] for e in s["epochs"]]
-        x_wall = [e["wall_seconds"] / 60 for e in s["epochs"]]
-        mean = [e["loss"]["mean"] for e in s["epochs"]]
-        low = [e["loss"]["min"] for e in s["epochs"]]
-        high = [e["loss"]["max"] for e in s["epochs"]]
-        for ax, x in zip(axes, (x_epoch, x_wall)):
-            line, = ax.plot(x, mean, label=contender, linewidth=1.3)
-            ax.fill_between(x, low, high, color=line.get_color(), alpha=0.15)
-    axes[0].set_xlabel("epoch")
-    axes[1].set_xlabel("wall time (min, SNIP scoring included)")
-    axes[0].xaxis.get_major_locator().set_params(integer=True)
-    for ax in axes:
-        ax.set_ylabel("validation loss")
-        ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=8)
-    fig.suptitle("validation loss: mean over seeds, band = min to max", fontsize=10)
-    fig.tight_layout()
-    _save(fig, out_prefix.with_name(out_prefix.name + "_loss.png"))
-
-    fig, axes = plt.subplots(1, 4, figsize=(14, 3.2))
-    for ax, key in zip(axes, LOSSES[1:]):
-        for contender, s in summary.items():
-            ax.plot([e["epoch"] for e in s["epochs"]], [e[key]["mean"] for e in s["epochs"]],
-                    label=contender, linewidth=1.2)
-        ax.set_title(key, fontsize=9)
+    groups = [("vs dense", [k for k in summary["comparisons"] if k.endswith("-dense")]),
+              ("SNIPER vs constant and controls",
+               [k for k in summary["comparisons"] if not k.endswith("-dense")])]
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4), gridspec_kw={"width_ratios": [2, 2, 1.4]})
+    for ax, (title, keys) in zip(axes, groups):
+        for key in keys:
+            rows = summary["comparisons"][key]["per_epoch"]
+            x = [r["epoch"] for r in rows]
+            mean = [r["loss"]["mean"] for r in rows]
+            line, = ax.plot(x, mean, marker="o", markersize=3, linewidth=1.2,
+                            label=key.replace("-", " - "))
+            ax.fill_between(x, [r["loss"]["ci95"][0] for r in rows],
+                            [r["loss"]["ci95"][1] for r in rows], color=line.get_color(),
+                            alpha=0.12)
+        ax.axhline(0, color="black", linewidth=0.8)
+        ax.set_title(f"validation loss difference, {title}", fontsize=9)
         ax.set_xlabel("epoch")
         ax.xaxis.get_major_locator().set_params(integer=True)
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=7)
+        ax.legend(fontsize=7)
+    keys = list(summary["comparisons"])
+    means = [summary["comparisons"][k]["final_mel_normalized"]["mean"] for k in keys]
+    los = [summary["comparisons"][k]["final_mel_normalized"]["ci95"][0] for k in keys]
+    his = [summary["comparisons"][k]["final_mel_normalized"]["ci95"][1] for k in keys]
+    y = list(range(len(keys)))
+    axes[2].errorbar(means, y, xerr=[[m - lo for m, lo in zip(means, los)],
+                                     [hi - m for m, hi in zip(means, his)]],
+                     fmt="o", markersize=4, capsize=3)
+    axes[2].set_yticks(y, [k.replace("-", " - ") for k in keys], fontsize=7)
+    axes[2].axvline(0, color="black", linewidth=0.8)
+    axes[2].invert_yaxis()
+    axes[2].set_title("final normalized mel score difference\n(< 0: first is better)",
+                      fontsize=9)
+    axes[2].grid(alpha=0.3)
+    fig.suptitle("paired differences over seeds, 95 % t-interval bands", fontsize=10)
     fig.tight_layout()
-    _save(fig, out_prefix.with_name(out_prefix.name + "_parts.png"))
-    plt.close("all")
-
-
-def _save(fig, path: Path) -> None:
     tmp = path.with_name(f".{path.name}.tmp.png")
     fig.savefig(tmp, dpi=80)
     tmp.replace(path)
+    plt.close(fig)
 
 
+# ----------------------------------------------------------------------------- driver
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true",
-                        help="1 seed, 3 epochs, 60 utterances, a 2-epoch teacher")
-    parser.add_argument("--seeds", type=int, default=3)
+                        help="1 seed, 2 epochs, dense / constant40 / sniper40to0, 120 utterances")
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--max_epoch", type=int, default=8)
     parser.add_argument("--jobs", type=int, default=2, help="runs at a time, one thread each")
-    parser.add_argument("--num_utts", type=int, default=400, help="mini corpus size")
+    parser.add_argument("--num_utts", type=int, default=464, help="mini corpus size")
+    parser.add_argument("--num_held_out", type=int, default=40,
+                        help="utterances of dev (validation) and of eval (scoring) each")
     parser.add_argument("--contenders", nargs="+", default=list(CONTENDERS),
                         choices=list(CONTENDERS))
     parser.add_argument("--work_dir", type=Path,
@@ -224,33 +399,40 @@ def main(argv=None) -> None:
     parser.add_argument("--out_dir", type=Path, default=None,
                         help="default: benchmarks/results/training_quality[_quick]")
     args = parser.parse_args(argv)
-    for name in ("seeds", "jobs"):
+    for name in ("seeds", "jobs", "max_epoch", "num_held_out"):
         if getattr(args, name) < 1:
             parser.error(f"--{name} must be at least 1")
-    if args.num_utts < 40:
-        parser.error("--num_utts must be at least 40 (dev and eval take a share each)")
+    if args.quick:
+        args.seeds, args.max_epoch, args.num_utts, args.num_held_out = 1, 2, 120, 8
+        args.contenders = ["dense", "constant40", "sniper40to0"]
+    if args.num_utts - 2 * args.num_held_out < 2 * args.num_held_out:
+        parser.error(f"--num_utts {args.num_utts} leaves fewer training utterances than "
+                     f"held-out ones with --num_held_out {args.num_held_out}")
+    try:
+        schedules = {c: contender_config(c, 0, args.max_epoch).get("sniper_conf", {})
+                     .get("schedule") for c in args.contenders}
+    except ValueError as e:
+        parser.error(f"--max_epoch {args.max_epoch}: {e}")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s: %(message)s")
 
-    seeds, max_epoch, teacher_epochs = args.seeds, None, None
-    if args.quick:
-        seeds, max_epoch, teacher_epochs, args.num_utts = 1, 3, 2, 60
     out_dir = args.out_dir or RESULTS / ("training_quality_quick" if args.quick
                                          else "training_quality")
     out_dir.mkdir(parents=True, exist_ok=True)
-    setup = {"num_utts": args.num_utts, "max_epoch": max_epoch or yaml.safe_load(
-        (REPO / "conf/mini/train_sniper.yaml").read_text())["max_epoch"],
-        "teacher_epochs": teacher_epochs, "jobs": args.jobs, "threads_per_job": 1}
+    setup = {"num_utts": args.num_utts, "num_held_out": args.num_held_out,
+             "max_epoch": args.max_epoch, "jobs": args.jobs, "threads_per_job": 1}
 
-    recipe = prepare(args.work_dir, args.num_utts, teacher_epochs)
-    plan = [(c, s) for s in range(seeds) for c in args.contenders]
+    recipe = prepare(args.work_dir, args.num_utts, args.num_held_out)
+    plan = [(c, s) for s in range(args.seeds) for c in args.contenders]
     todo = [(c, s) for c, s in plan if not _finished(out_dir / f"{c}_seed{s}.json", setup)]
     logging.info(f"{len(plan) - len(todo)} of {len(plan)} runs already finished")
 
     def one(item):
         contender, seed = item
         result = {**provenance("training_quality"), "contender": contender, "seed": seed,
-                  "config": f"conf/mini/{CONTENDERS[contender]}", "setup": setup,
-                  **train_and_score(recipe, args.num_utts, contender, seed, max_epoch)}
+                  "config": f"conf/mini/{CONTENDERS[contender][0]}",
+                  "sniper_conf_changes": CONTENDERS[contender][1],
+                  "schedule": schedules[contender], "setup": setup,
+                  **train_and_score(recipe, setup, contender, seed)}
         atomic_write_text(out_dir / f"{contender}_seed{seed}.json",
                           json.dumps(result, indent=1) + "\n")
         logging.info(f"{contender} seed {seed}: final valid loss "
@@ -266,17 +448,19 @@ def main(argv=None) -> None:
                 failures.append(str(e))
                 logging.error(str(e))
 
-    runs = {c: [] for c in args.contenders}
+    runs: Dict[str, Dict[int, Dict]] = {c: {} for c in args.contenders}
     for path in sorted(out_dir.glob("*_seed*.json")):
         run = json.loads(path.read_text())
         if run["contender"] in runs and run["setup"] == setup:
-            runs[run["contender"]].append(run)
+            runs[run["contender"]][run["seed"]] = run
     summary = summarize(runs)
-    header = provenance("training_quality")
     atomic_write_text(out_dir.with_suffix(".json"), json.dumps(
-        {**header, "setup": setup, "contenders": summary}, indent=1) + "\n")
-    if summary:
-        plot(summary, out_dir)
+        {**provenance("training_quality"), "setup": setup,
+         "eval_utterances": next((r["eval_utterances"] for c in runs.values()
+                                  for r in c.values()), None),
+         **summary}, indent=1) + "\n")
+    if summary["comparisons"]:
+        plot(summary, out_dir.with_name(out_dir.name + "_paired.png"))
     if failures:
         sys.exit(f"error: {len(failures)} run(s) failed: " + "; ".join(failures))
 

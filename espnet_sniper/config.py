@@ -19,6 +19,9 @@ key                           default     meaning
                                           ``scale_lr_by_param`` get it)
 ``max_lr_scaling``            100         upper bound of any LR factor
 ``score_batches``             null        SNIP scoring batches; null = the whole first epoch
+``scoring``                   snip        ``snip``: masks from SNIP scores; ``random``: from a
+                                          random order of all prunable entries (seeded by
+                                          ``tie_break_seed``), a control for SNIP itself
 ``tie_break_seed``            0           seed of the order among equal scores
 ============================  ==========  ================================================
 
@@ -40,6 +43,9 @@ IGNORED_REFERENCE_KEYS = {
 }
 
 
+SCORINGS = ("snip", "random")
+
+
 class SniperConfigError(ValueError):
     """An invalid ``sniper_conf``; the message names the key and what to do."""
 
@@ -55,18 +61,11 @@ class SniperConfig:
     max_lr_scaling: float = 100.0
     score_batches: Optional[int] = None
     tie_break_seed: int = 0
+    scoring: str = "snip"
 
     @property
     def ever_sparse(self) -> bool:
         return self.schedule.max_sparsity > 0
-
-    def fingerprint(self) -> dict:
-        """What a saved SNIPER state must agree with to be reused (see state.py)."""
-        return {
-            "exclude_params": list(self.exclude_params),
-            "score_batches": self.score_batches,
-            "tie_break_seed": self.tie_break_seed,
-        }
 
 
 def _fail(key: str, problem: str) -> SniperConfigError:
@@ -127,6 +126,7 @@ def parse_sniper_conf(conf: Optional[Mapping[str, Any]]) -> Optional[SniperConfi
     known = {
         "schedule", "decay", "max_param_sparsity", "exclude_params", "restore_init_values",
         "scale_lr_by_param", "scale_lr", "max_lr_scaling", "score_batches", "tie_break_seed",
+        "scoring",
     }
     for key in conf:
         if key in IGNORED_REFERENCE_KEYS:
@@ -160,6 +160,10 @@ def parse_sniper_conf(conf: Optional[Mapping[str, Any]]) -> Optional[SniperConfi
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise _fail("tie_break_seed", f"must be a non-negative integer, got {seed!r}")
 
+    scoring = conf.get("scoring", "snip")
+    if scoring not in SCORINGS:
+        raise _fail("scoring", f"must be one of {list(SCORINGS)}, got {scoring!r}")
+
     return SniperConfig(
         schedule=schedule,
         max_param_sparsity=cap,
@@ -170,4 +174,5 @@ def parse_sniper_conf(conf: Optional[Mapping[str, Any]]) -> Optional[SniperConfi
         max_lr_scaling=max_lr_scaling,
         score_batches=_int_or_none(conf, "score_batches", 1),
         tie_break_seed=seed,
+        scoring=scoring,
     )

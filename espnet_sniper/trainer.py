@@ -53,7 +53,7 @@ class SniperTrainer(Trainer):
             default=dict(),
             help="SNIPER training: schedule (completed epochs -> sparsity %%), "
             "max_param_sparsity, exclude_params, restore_init_values, scale_lr_by_param, "
-            "scale_lr, max_lr_scaling, score_batches, tie_break_seed. Empty: dense, "
+            "scale_lr, max_lr_scaling, score_batches, tie_break_seed, scoring. Empty: dense, "
             "exactly as espnet2.bin.tts_train.",
         )
 
@@ -194,18 +194,8 @@ class SniperTrainer(Trainer):
                 f"output directory."
             )
         else:
-            logging.info(
-                f"SNIP scoring over {config.score_batches or 'all'} batches of epoch 1 "
-                f"({sum(p.numel() for p in params.values())} prunable entries)"
-            )
-            scores = snip_scores(
-                model,
-                params,
-                train_iter_factory.build_iter(1),
-                num_batches=config.score_batches,
-                device=device,
-                distributed=distributed_option.distributed,
-            )
+            scores = cls._score(config, model, params, train_iter_factory, device,
+                                distributed_option)
             init_values = {n: p.detach().clone() for n, p in params.items()}
             state = SniperState(scores=scores, init_values=init_values, meta=meta)
             if not distributed_option.distributed or distributed_option.dist_rank == 0:
@@ -216,6 +206,28 @@ class SniperTrainer(Trainer):
         ranking = ScoreRanking(state.scores, config.tie_break_seed)
         return SniperController(
             config, params, ranking, state.init_values, optimizers,
+            distributed=distributed_option.distributed,
+        )
+
+    @staticmethod
+    def _score(config: SniperConfig, model: torch.nn.Module,
+               params: Dict[str, torch.nn.Parameter], train_iter_factory, device: str,
+               distributed_option: DistributedOption) -> Dict[str, torch.Tensor]:
+        if config.scoring == "random":
+            # equal scores: the ranking's seeded tie-break order alone makes the masks
+            logging.info(f"SNIPER: random masks (seeded order, tie_break_seed "
+                         f"{config.tie_break_seed}) instead of SNIP scores")
+            return {name: torch.zeros_like(p, device="cpu") for name, p in params.items()}
+        logging.info(
+            f"SNIP scoring over {config.score_batches or 'all'} batches of epoch 1 "
+            f"({sum(p.numel() for p in params.values())} prunable entries)"
+        )
+        return snip_scores(
+            model,
+            params,
+            train_iter_factory.build_iter(1),
+            num_batches=config.score_batches,
+            device=device,
             distributed=distributed_option.distributed,
         )
 

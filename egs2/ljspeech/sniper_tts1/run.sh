@@ -39,6 +39,8 @@ mini_num_utts=400        # utterances of the mini corpus
 db_root=                 # corpus in LJSpeech's layout (default: downloads/LJSpeech-1.1,
                          # with --mini true the generated downloads/LJSpeech-mini)
 fs=22050                 # sample rate of the corpus
+num_held_out=            # utterances of dev and of eval each (default: LJSpeech's share,
+                         # 250 of 13,100)
 skip_bad_utts=false      # true: drop the utterances that fail validation instead of stopping
 max_text_chars=1000      # longest transcript accepted
 # text
@@ -76,6 +78,8 @@ decode_config=conf/decode.yaml
 inference_model=valid.loss.ave.pth
 vocoder_tag=             # a model-zoo vocoder (needs network); default Griffin-Lim
 mos=distillmos           # no-reference MOS predictor of stage 8 (none: skip it)
+score_references=        # results.json of an earlier stage 8 on the same eval set: its
+                         # floor and baseline are reused, not computed again
 hf_repo=                 # upload stage 10's hub folder to this Hugging Face repo, user/name
                          # (needs network and a token); without it the folder is only written
 # ---------------------------------------------------------------------------------------
@@ -114,6 +118,8 @@ case ${aligner} in
 esac
 case ${allow_poor_durations} in true|false) ;; *) die "--allow_poor_durations must be true or false" ;; esac
 [[ -z ${seed} || ${seed} =~ ^[0-9]+$ ]] || die "--seed must be a non-negative number, got ${seed}"
+[[ -z ${num_held_out} || ${num_held_out} =~ ^[1-9][0-9]*$ ]] \
+    || die "--num_held_out must be a positive number, got ${num_held_out}"
 case ${mos} in distillmos|none) ;; *) die "--mos must be distillmos or none, got ${mos}" ;; esac
 case ${feats_type} in
     raw|fbank) ;;
@@ -154,7 +160,8 @@ if stage_on 1; then
             || die "--db_root ${db_root} has no metadata.csv: is it a corpus in LJSpeech's layout?"
         local/download_ljspeech.sh "$(dirname "${db_root}")"
     fi
-    python local/data_prep.py --db_root "${db_root}" --data_dir data
+    python local/data_prep.py --db_root "${db_root}" --data_dir data \
+        ${num_held_out:+--num_held_out "${num_held_out}"}
 fi
 
 if stage_on 2; then
@@ -258,7 +265,8 @@ if stage_on 8; then
     python local/score.py --ref_wav_scp data/eval/wav.scp --gen_wav_dir "${expdir}/decode_eval/wav" \
         --gen_feats_scp "${expdir}/decode_eval/denorm_feats.scp" \
         --vocoder_config "${expdir}/griffin_lim.yaml" --f0min "${f0min}" --f0max "${f0max}" \
-        --mos "${mos}" --out_dir "${expdir}"
+        --mos "${mos}" ${score_references:+--reuse_references "${score_references}"} \
+        --out_dir "${expdir}"
     python local/plot_mels.py --ref_wav_scp data/eval/wav.scp --gen_wav_dir "${expdir}/decode_eval/wav" \
         --fs "${fs}" --n_fft "${n_fft}" --n_shift "${n_shift}" --n_mels "${n_mels}" --fmin "${fmin}" \
         --fmax "${fmax}" --out "${expdir}/mels.png"

@@ -5,7 +5,7 @@
 ``<db_root>/wavs/<id>.wav`` become ``<data>/{train,dev,eval}/{wav.scp,text,utt2spk,spk2utt}``.
 As in ESPnet's LJSpeech recipe the normalized transcription is used and the last
 utterances are held out: 250 for dev and 250 for eval out of LJSpeech's 13,100, the same
-shares of a smaller corpus (at least one each).
+shares of a smaller corpus (at least one each), or ``--num_held_out`` each.
 """
 
 import argparse
@@ -58,11 +58,19 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--db_root", type=Path, required=True)
     parser.add_argument("--data_dir", type=Path, default=Path("data"))
+    parser.add_argument("--num_held_out", type=int, default=None,
+                        help="utterances of dev and of eval (default: LJSpeech's share)")
     args = parser.parse_args(argv)
+    if args.num_held_out is not None and args.num_held_out < 1:
+        parser.error(f"--num_held_out must be at least 1, got {args.num_held_out}")
 
     entries = read_metadata(args.db_root)
     wav_dir = args.db_root.resolve() / "wavs"
-    n_held = held_out_size(len(entries))
+    n_held = args.num_held_out or held_out_size(len(entries))
+    if len(entries) - 2 * n_held < 1:
+        sys.exit(f"error: --num_held_out {n_held}: {args.db_root / 'metadata.csv'} has "
+                 f"{len(entries)} utterances, too few for two held-out sets of {n_held} and "
+                 f"a training set; lower it")
     splits = {
         "train": entries[: len(entries) - 2 * n_held],
         "dev": entries[len(entries) - 2 * n_held: len(entries) - n_held],

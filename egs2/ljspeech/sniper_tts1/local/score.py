@@ -37,10 +37,14 @@ as a diagnostic (``--gen_feats_scp``).
 
 Writes ``<out_dir>/results.json`` (per-utterance rows of every system) and
 ``<out_dir>/RESULTS.md``; the floor and baseline waveforms go to
-``<out_dir>/score_references/`` for listening.
+``<out_dir>/score_references/`` for listening. ``--reuse_references`` takes the floor and
+baseline rows of an earlier results.json instead of computing them again, when it was made
+from the same recordings with the same settings (its ``references_key``): comparing many
+models on one eval set then costs a third.
 """
 
 import argparse
+import hashlib
 import json
 import math
 import os
@@ -334,6 +338,31 @@ def write_wav(path: Path, wav: np.ndarray, fs: int) -> None:
     os.replace(tmp, path)
 
 
+def references_key(refs: Dict[str, str], conf: dict, args: argparse.Namespace) -> str:
+    """What the floor and baseline rows depend on: the recordings and the settings."""
+    h = hashlib.sha256()
+    for uid in sorted(refs):
+        h.update(uid.encode())
+        h.update(Path(refs[uid]).read_bytes())
+    settings = {"vocoder": conf, "f0min": args.f0min, "f0max": args.f0max, "mos": args.mos,
+                "seed": args.seed, "top_db": TOP_DB, "floor_db": FLOOR_DB}
+    h.update(json.dumps(settings, sort_keys=True).encode())
+    return h.hexdigest()
+
+
+def reusable_rows(path: Path, key: str) -> Dict[str, Dict[str, dict]]:
+    """The floor and baseline rows of an earlier results.json made with ``key``."""
+    try:
+        earlier = json.loads(path.read_text())
+        made_with, rows = earlier.get("references_key"), earlier["per_utterance"]
+    except (OSError, ValueError, KeyError) as e:
+        sys.exit(f"error: --reuse_references {path}: not a results.json of local/score.py ({e})")
+    if made_with != key:
+        sys.exit(f"error: --reuse_references {path} was scored from other recordings or "
+                 f"settings (its references_key differs); score without it")
+    return {"floor": rows["floor"], "baseline": rows["baseline"]}
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--ref_wav_scp", type=Path, required=True)
@@ -346,6 +375,9 @@ def main(argv=None) -> None:
     parser.add_argument("--f0max", type=float, default=400)
     parser.add_argument("--mos", choices=("distillmos", "none"), default="distillmos")
     parser.add_argument("--seed", type=int, default=0, help="Griffin-Lim phases")
+    parser.add_argument("--reuse_references", type=Path, default=None,
+                        help="an earlier results.json of the same eval set: its floor and "
+                        "baseline rows are taken instead of computed")
     parser.add_argument("--out_dir", type=Path, required=True)
     args = parser.parse_args(argv)
 
@@ -360,17 +392,20 @@ def main(argv=None) -> None:
         from espnet2.fileio.npy_scp import NpyScpReader
 
         gen_feats = NpyScpReader(str(args.gen_feats_scp))
+    key = references_key(refs, conf, args)
+    reused = reusable_rows(args.reuse_references, key) if args.reuse_references else {}
     analyser = Analyser(conf, args.f0min, args.f0max)
     predict_mos = mos_predictor(args.mos)
     fs, keys = conf["fs"], sorted(refs)
-    rows: Dict[str, Dict[str, dict]] = {"model": {}, "floor": {}, "baseline": {}}
+    rows: Dict[str, Dict[str, dict]] = {"model": {}, "floor": {}, "baseline": {}, **reused}
     feature_rows = {"model": [], "baseline": []}
     for n, uid in enumerate(keys, 1):
         ref = read_wav(refs[uid], fs)
         ref_trimmed = trim(ref, conf)
-        systems = {"model": read_wav(args.gen_wav_dir / f"{uid}.wav", fs),
-                   "floor": floor_wav(analyser, ref, args.seed),
-                   "baseline": baseline_wav(analyser, ref_trimmed, args.seed)}
+        systems = {"model": read_wav(args.gen_wav_dir / f"{uid}.wav", fs)}
+        if not reused:
+            systems["floor"] = floor_wav(analyser, ref, args.seed)
+            systems["baseline"] = baseline_wav(analyser, ref_trimmed, args.seed)
         for name, wav in systems.items():
             if name != "model":
                 write_wav(args.out_dir / "score_references" / name / f"{uid}.wav", wav, fs)
@@ -389,6 +424,8 @@ def main(argv=None) -> None:
               f"{rows['baseline'][uid]['mel_db']:.2f})", file=sys.stderr)
     result = {"exp": args.out_dir.name, "ref_wav_scp": str(args.ref_wav_scp),
               "utterances": len(keys), "date": date.today().isoformat(),
+              "references_key": key,
+              "references_reused_from": str(args.reuse_references) if reused else None,
               "definitions": {"trim_top_db": TOP_DB, "mel_floor_db": FLOOR_DB,
                               "mcep_order_alpha": MCEP[fs], "gross_pitch_error": GROSS_PITCH_ERROR,
                               "frame_period_ms": FRAME_PERIOD_MS, "mos": args.mos,
