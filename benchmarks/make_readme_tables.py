@@ -104,67 +104,88 @@ def scoring_cost_table(data: dict) -> list:
     ]
 
 
-def _compare(a: dict, b: dict) -> str:
-    """a - b for two {mean, stdev, n}, judged against two standard errors of the difference."""
-    diff = a["mean"] - b["mean"]
-    se = math.sqrt(a["stdev"] ** 2 / a["n"] + b["stdev"] ** 2 / b["n"])
-    if a["n"] < 2 or b["n"] < 2:
-        verdict = "one seed: no spread to judge against"
-    elif abs(diff) <= 2 * se:
-        verdict = "within the seed spread"
-    else:
-        verdict = "lower" if diff < 0 else "higher"
-    return f"{diff:+.3f} (2 SE {2 * se:.3f}: {verdict})"
+def _ci(x: dict, digits: int = 3) -> str:
+    lo, hi = x["ci95"]
+    if math.isnan(lo):
+        return f"{x['mean']:+.{digits}f} (one seed)"
+    return f"{x['mean']:+.{digits}f} [{lo:+.{digits}f}, {hi:+.{digits}f}]"
+
+
+def _mean_ci(x: dict, digits: int = 3) -> str:
+    lo, hi = x["ci95"]
+    return f"{x['mean']:.{digits}f}" + ("" if math.isnan(lo) else f" [{lo:.{digits}f}, {hi:.{digits}f}]")
 
 
 def training_quality_table(data: dict) -> list:
-    c, setup = data["contenders"], data["setup"]
-    early = max(1, setup["max_epoch"] // 4)
+    c, setup, cmp = data["contenders"], data["setup"], data["comparisons"]
+    n_seeds = min(len(r["seeds"]) for r in c.values())
     lines = [
-        f"**Training quality** ({_where(data, 'training_quality.py')}): the mini corpus "
-        f"({setup['num_utts']} utterances, one teacher and one set of durations for all), "
-        f"mini FastSpeech2, {setup['max_epoch']} epochs, {setup['jobs']} runs at a time on one "
-        f"thread each. Validation loss (FastSpeech2's total: mel L1 before and after the "
-        f"postnet, duration, pitch, energy), mean over seeds +- standard deviation; MCD on "
-        f"the eval set with Griffin-Lim (seeded). A SNIPER run and its constant peer are "
-        f"the same run, bit for bit, until SNIPER's first sparsity change (same seed, same "
-        f"masks). Wall times mix in which run shared the machine with which; compare them "
-        f"only roughly.",
+        f"**Training quality** ({_where(data, 'training_quality.py')}): the paired grid at the "
+        f"mini scale, not LJSpeech: mini FastSpeech2 (adim 96, 2 + 2 layers), the generated "
+        f"corpus ({setup['num_utts']} utterances: {setup['num_held_out']} validation, "
+        f"{setup['num_held_out']} eval, the rest training; forward-sum durations), "
+        f"{setup['max_epoch']} epochs, the conf/mini/ schedules scaled to them; "
+        f"{n_seeds} seeds per contender; {setup['jobs']} runs at a time, one thread each. "
+        f"For a seed every contender starts from the same weights and sees the same batches; "
+        f"differences are per seed, with 95 % t-intervals over seeds; 'detectable' is the "
+        f"smallest difference these seeds detect (two-sided 5 %, power 80 %). Validation "
+        f"loss: FastSpeech2's total (mel L1 before and after the postnet, duration, pitch, "
+        f"energy); mel score: stage 8's normalized log-mel distance on the eval set "
+        f"(0 = floor, 1 = no skill; lower is better).",
         "",
-        f"| contender | seeds | valid loss epoch 1 | epoch {early} | final | final mel L1 | "
-        f"MCD dB | log-F0 RMSE cents | wall min |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| contender | schedule | valid loss epoch 1 | final valid loss | final mel score | "
+        "wall min |",
+        "|---|---|---:|---:|---:|---:|",
     ]
     for name, r in c.items():
-        e = r["epochs"]
+        schedule = r["schedule"] or "dense"
+        if isinstance(schedule, dict):
+            schedule = ", ".join(f"{k}: {v:g}" for k, v in schedule.items())
         lines.append(
-            f"| {name} | {len(r['seeds'])} | {_pm(e[0]['loss'])} | {_pm(e[early - 1]['loss'])} "
-            f"| {_pm(e[-1]['loss'])} | {_pm(e[-1]['l1_loss'])} | {_pm(r['mcd_db'], 2)} "
-            f"| {_pm(r['log_f0_rmse_cents'], 0)} | {r['wall_seconds']['mean'] / 60:.1f} |"
-        )
-    lines += ["", "Differences of mean validation loss (negative: the first is lower):", ""]
-    questions = []
-    for sniper, constant in (("sniper40to0", "constant40"), ("sniper20to0", "constant20")):
-        if sniper not in c:
-            continue
-        if "dense" in c:
-            questions.append(
-                f"{sniper} - dense, epoch {early}: "
-                f"{_compare(c[sniper]['epochs'][early - 1]['loss'], c['dense']['epochs'][early - 1]['loss'])}")
-        if constant in c:
-            questions.append(f"{sniper} - {constant}, final: "
-                             f"{_compare(c[sniper]['final_loss'], c[constant]['final_loss'])}")
-        if "dense" in c:
-            questions.append(f"{sniper} - dense, final: "
-                             f"{_compare(c[sniper]['final_loss'], c['dense']['final_loss'])}")
-    lines += [f"- {q}" for q in questions]
-    lines += ["", "![validation loss](benchmarks/results/training_quality_loss.png)", "",
-              "![validation loss parts](benchmarks/results/training_quality_parts.png)", ""]
+            f"| {name}: {r['description']} | {schedule} | "
+            f"{_mean_ci(r['valid_loss_by_epoch'][0])} | {_mean_ci(r['valid_loss_by_epoch'][-1])} "
+            f"| {_mean_ci(r['final_mel_normalized'])} | {r['wall_seconds']['mean'] / 60:.1f} |")
+    lines += ["", "Paired differences (first - second; negative: the first is better):", "",
+              "| difference | valid loss epoch 1 | epoch 2 | final valid loss (detectable) | "
+              "final mel score (detectable) | wall-time ratio |",
+              "|---|---:|---:|---:|---:|---:|"]
+    for key, d in cmp.items():
+        e = d["per_epoch"]
+        lines.append(
+            f"| {key.replace('-', ' - ')} | {_ci(e[0]['loss'])} | {_ci(e[1]['loss'])} | "
+            f"{_ci(d['final_loss'])} ({d['final_loss']['detectable']:.3f}) | "
+            f"{_ci(d['final_mel_normalized'])} ({d['final_mel_normalized']['detectable']:.3f}) "
+            f"| {_mean_ci(d['wall_time_ratio'])} |")
+    lines += ["", "The paper's claims at this scale (yes / no: the 95 % interval excludes "
+              "no difference; cannot tell: it does not):", ""]
+    for sniper, a in data["answers"].items():
+        early = ", ".join(_ci(x) for x in a["a_lower_early_loss_than_dense"]["difference_by_epoch"])
+        lines.append(f"- **{sniper}**: (a) lower validation loss than dense in epochs 1-2: "
+                     f"**{a['a_lower_early_loss_than_dense']['verdict']}** ({early})")
+        if "b_final_better_than_constant" in a:
+            b = a["b_final_better_than_constant"]
+            lines.append(f"  (b) final model better than constant sparsity: loss "
+                         f"**{b['verdict_loss']}** ({_ci(b['loss_difference'])}), mel score "
+                         f"**{b['verdict_mel']}** ({_ci(b['mel_normalized_difference'])})")
+        cc = a["c_final_better_than_dense"]
+        lines.append(f"  (c) final model better than dense: loss **{cc['verdict_loss']}** "
+                     f"({_ci(cc['loss_difference'])}), mel score **{cc['verdict_mel']}** "
+                     f"({_ci(cc['mel_normalized_difference'])})")
+        dd = a["d_negligible_extra_time"]
+        lines.append(f"  (d) negligible extra training time (<= {dd['threshold']:.2f} x dense): "
+                     f"**{dd['verdict']}** (ratio {_mean_ci(dd['wall_time_ratio'])})")
+    lines += ["", "Time to quality: wall time (SNIP scoring included) and steps to reach "
+              "dense's final validation loss, as a ratio to dense's whole run (over the seeds "
+              "that reach it within the grid's epochs):", "",
+              "| contender | wall-time ratio | steps ratio | seeds not reaching it | final mel "
+              "score at least dense's |", "|---|---:|---:|---:|---:|"]
+    for name, t in data["time_to_quality"].items():
+        wall = _mean_ci(t["wall_ratio"]) if t["wall_ratio"] else "-"
+        steps = _mean_ci(t["steps_ratio"]) if t["steps_ratio"] else "-"
+        lines.append(f"| {name} | {wall} | {steps} | {len(t['unreached_seeds'])} of "
+                     f"{len(t['seeds'])} | {t['final_mel_at_least_dense']} |")
+    lines += ["", "![paired differences](benchmarks/results/training_quality_paired.png)", ""]
     return lines
-
-
-def _pm(x: dict, digits: int = 3) -> str:
-    return f"{x['mean']:.{digits}f} +- {x['stdev']:.{digits}f}"
 
 
 def kill_resume_table(data: dict) -> list:

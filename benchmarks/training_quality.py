@@ -276,10 +276,11 @@ def answers(comparisons: Dict[str, Dict]) -> Dict[str, Dict]:
         if vs_dense is None:
             continue
         early = vs_dense["early_loss"]
-        verdicts = {verdict(d) for d in early}
+        verdicts = [verdict(d) for d in early]
         out[sniper] = {
             "a_lower_early_loss_than_dense": {
-                "verdict": verdicts.pop() if len(verdicts) == 1 else "cannot tell",
+                "verdict": verdicts[0] if len(set(verdicts)) == 1 else ", ".join(
+                    f"{v} in epoch {i}" for i, v in enumerate(verdicts, 1)),
                 "difference_by_epoch": early},
             "c_final_better_than_dense": {
                 "verdict_loss": verdict(vs_dense["final_loss"]),

@@ -7,11 +7,18 @@ schedule at the epoch boundary, then ESPnet's own epoch) and ``resume`` (survive
 while ESPnet was saving; see checkpoint_recovery.py). Everything else, the loop, DDP,
 AMP, clipping, checkpoints, is ESPnet's, unchanged. Without ``sniper_conf``, or with a
 schedule that is never sparse, it trains to the same bits as stock ESPnet.
+
+Two trainer keys of the reference's patched ESPnet are accepted so that its configs train
+as they are: ``val_teacher_forcing: true`` is what stock ESPnet does (false, validation
+by free-running inference, cannot be done without replacing ESPnet's validation and is
+refused), and ``save_epochs`` keeps those epochs' models from ESPnet's n-best cleanup as
+hard links in ``<output_dir>/saved_epochs/``.
 """
 
 import argparse
 import dataclasses
 import logging
+import os
 from pathlib import Path
 from typing import Dict, Iterator, Optional, Sequence
 
@@ -21,6 +28,7 @@ from espnet2.train.distributed_utils import DistributedOption
 from espnet2.train.reporter import SubReporter
 from espnet2.train.trainer import Trainer, TrainerOptions
 from espnet2.utils.nested_dict_action import NestedDictAction
+from espnet2.utils.types import str2bool
 from espnet_sniper import checkpoint_recovery
 from espnet_sniper.config import SniperConfig, parse_sniper_conf
 from espnet_sniper.controller import SniperController
@@ -37,6 +45,26 @@ NOISE_DURATION, NOISE_ETA, NOISE_SCALE_FACTOR = 100, 1.0, 0.55
 class SniperTrainerOptions(TrainerOptions):
     sniper_config: Optional[SniperConfig] = None
     sniper_controller: Optional[SniperController] = None
+    save_epochs: Sequence[int] = ()
+
+
+class ReferenceTrainerKeyError(ValueError):
+    """A trainer key of the reference's patched ESPnet with a value we cannot honour."""
+
+
+def check_reference_trainer_keys(args: argparse.Namespace) -> None:
+    """Refuse, by name, what the reference's trainer keys ask and stock ESPnet cannot do."""
+    if getattr(args, "val_teacher_forcing", True) is not True:
+        raise ReferenceTrainerKeyError(
+            "val_teacher_forcing: false (validation by free-running inference) is a key of "
+            "the reference's patched ESPnet; stock ESPnet's validation always uses teacher "
+            "forcing. Set it to true or remove it."
+        )
+    bad = [e for e in getattr(args, "save_epochs", None) or [] if e < 1]
+    if bad:
+        raise ReferenceTrainerKeyError(
+            f"save_epochs: {bad} are not epochs (ESPnet counts epochs from 1)"
+        )
 
 
 def sniper_dir(output_dir: Path) -> Path:
@@ -56,6 +84,21 @@ class SniperTrainer(Trainer):
             "scale_lr, max_lr_scaling, score_batches, tie_break_seed, scoring. Empty: dense, "
             "exactly as espnet2.bin.tts_train.",
         )
+        group.add_argument(
+            "--val_teacher_forcing",
+            type=str2bool,
+            default=True,
+            help="Accepted for the reference implementation's configs: true is stock "
+            "ESPnet's validation; false is refused.",
+        )
+        group.add_argument(
+            "--save_epochs",
+            type=int,
+            nargs="*",
+            default=[],
+            help="Epochs whose models are kept (as <output_dir>/saved_epochs/<N>epoch.pth) "
+            "whatever keep_nbest_models removes.",
+        )
 
     @classmethod
     def build_options(cls, args: argparse.Namespace) -> SniperTrainerOptions:
@@ -63,6 +106,7 @@ class SniperTrainer(Trainer):
         return SniperTrainerOptions(
             **{f.name: getattr(base, f.name) for f in dataclasses.fields(base)},
             sniper_config=parse_sniper_conf(getattr(args, "sniper_conf", None)),
+            save_epochs=tuple(getattr(args, "save_epochs", None) or ()),
         )
 
     @classmethod
@@ -99,6 +143,7 @@ class SniperTrainer(Trainer):
         finally:
             if controller is not None:
                 controller.detach()
+        _keep_saved_epochs(trainer_options, up_to=trainer_options.max_epoch)
 
     @classmethod
     def resume(cls, checkpoint, model, reporter, *args, **kwargs) -> None:
@@ -137,6 +182,8 @@ class SniperTrainer(Trainer):
         # checkpoint to keep a spare of.
         if reporter.get_epoch() > 1 and options.output_dir is not None and _is_writer():
             checkpoint_recovery.keep_spare(Path(options.output_dir))
+            # ESPnet removes the models of earlier epochs at this epoch's end
+            _keep_saved_epochs(options, up_to=reporter.get_epoch() - 1)
         controller = getattr(options, "sniper_controller", None)
         if controller is not None:
             epoch = reporter.get_epoch()
@@ -236,6 +283,25 @@ def _is_writer() -> bool:
     """Whether this process writes the run's files (rank 0, or the only process)."""
     dist = torch.distributed
     return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
+
+
+def _keep_saved_epochs(options: TrainerOptions, up_to: int) -> None:
+    """Hard-link the models of ``save_epochs`` (<= up_to) into <output_dir>/saved_epochs."""
+    epochs = [e for e in getattr(options, "save_epochs", ()) if e <= up_to]
+    if not epochs or options.output_dir is None or not _is_writer():
+        return
+    output_dir = Path(options.output_dir)
+    kept = output_dir / "saved_epochs"
+    for epoch in epochs:
+        source, target = output_dir / f"{epoch}epoch.pth", kept / f"{epoch}epoch.pth"
+        if target.exists() or not source.exists():
+            continue
+        kept.mkdir(exist_ok=True)
+        tmp = kept / f".{epoch}epoch.pth.tmp"
+        tmp.unlink(missing_ok=True)
+        os.link(source, tmp)
+        tmp.replace(target)
+        logging.info(f"save_epochs: kept {target}")
 
 
 def _describe(config: SniperConfig) -> Dict:

@@ -17,7 +17,13 @@ def test_reference_config_keeps_its_meaning_and_defaults():
     assert c.max_param_sparsity == 75 and c.exclude_params == ("norm", "embed")
     # the reference's SniperTraining.train defaults
     assert c.scale_lr_by_param and not c.scale_lr and c.max_lr_scaling == 100.0
-    assert c.restore_init_values and c.ever_sparse
+    assert c.restore_init_values and c.ever_sparse and c.scoring == "snip"
+
+
+def test_the_controls_are_ordinary_keys():
+    c = parse_sniper_conf({"schedule": {0: 40, 2: 0}, "scoring": "random",
+                           "scale_lr_by_param": False, "restore_init_values": False})
+    assert c.scoring == "random" and not c.scale_lr_by_param and not c.restore_init_values
 
 
 def test_empty_means_stock_espnet():
@@ -45,6 +51,7 @@ def test_decay_instead_of_schedule():
         ({"schedule": {0: 40}, "max_lr_scaling": 0.5}, "sniper_conf.max_lr_scaling"),
         ({"schedule": {0: 40}, "score_batches": 0}, "sniper_conf.score_batches"),
         ({"schedule": {0: 40}, "tie_break_seed": -1}, "sniper_conf.tie_break_seed"),
+        ({"schedule": {0: 40}, "scoring": "magnitude"}, "sniper_conf.scoring"),
         ({"schedule": {0: 40}, "decay": {"kind": "linear", "initial": 4, "epochs": 2}},
          "sniper_conf.decay"),
         ({"decay": {"kind": "linear", "initial": 40}}, "sniper_conf.decay"),

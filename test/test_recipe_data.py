@@ -99,6 +99,17 @@ def test_data_prep_splits_like_ljspeech(mini_corpus, tmp_path):
         assert (tmp_path / "data" / "train" / name).is_file()
     assert run("validate_data.py", *(tmp_path / "data" / s for s in ("train", "dev", "eval")),
                cwd=tmp_path).returncode == 0
+    # larger held-out sets on request (the training-quality grid validates on 40)
+    done = run("data_prep.py", "--db_root", mini_corpus, "--data_dir", tmp_path / "held",
+               "--num_held_out", "3", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    dev = (tmp_path / "held" / "dev" / "wav.scp").read_text().splitlines()
+    evalset = (tmp_path / "held" / "eval" / "wav.scp").read_text().splitlines()
+    assert len(dev) == len(evalset) == 3 and not set(dev) & set(evalset)
+    too_many = run("data_prep.py", "--db_root", mini_corpus, "--data_dir", tmp_path / "none",
+                   "--num_held_out", "6", cwd=tmp_path)
+    assert too_many.returncode != 0 and "--num_held_out 6" in too_many.stderr
+    assert not (tmp_path / "none").exists()
 
 
 def prepared(mini_corpus, tmp_path):

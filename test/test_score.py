@@ -157,6 +157,24 @@ def test_stage_8_writes_model_floor_and_baseline_side_by_side(recordings, tmp_pa
     for name in ("floor", "baseline"):
         assert len(list((tmp_path / "exp" / "score_references" / name).glob("*.wav"))) == 4
 
+    # another model on the same eval set takes the floor and baseline rows as they were
+    def rescore(out_dir, *extra):
+        cmd = args[:-1] + [out_dir, "--reuse_references", tmp_path / "exp" / "results.json",
+                           *extra]
+        return subprocess.run(list(map(str, cmd)), capture_output=True, text=True, cwd=LOCAL)
+
+    done = rescore(tmp_path / "exp2")
+    assert done.returncode == 0, done.stderr[-3000:]
+    again = json.loads((tmp_path / "exp2" / "results.json").read_text())
+    for name in ("floor", "baseline"):
+        assert again["per_utterance"][name] == result["per_utterance"][name]
+    assert again["summary"]["mel_db"]["model"] == mel["model"]
+    assert not (tmp_path / "exp2" / "score_references").exists()  # nothing was vocoded
+    # ... but not those of other settings (here: without MOS)
+    refused = rescore(tmp_path / "exp3", "--mos", "none")
+    assert refused.returncode != 0 and "references_key differs" in refused.stderr
+    assert not (tmp_path / "exp3").exists()
+
     # a missing synthesized wav stops the scorer before any work, naming it
     (gen / "utt2.wav").unlink()
     done = subprocess.run(list(map(str, args)), capture_output=True, text=True, cwd=LOCAL)

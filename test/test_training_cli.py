@@ -4,6 +4,7 @@ The training runs are shared by the tests of this module and started two at a ti
 """
 
 import json
+import math
 import signal
 import subprocess
 import sys
@@ -33,6 +34,30 @@ def make_run(tiny_data, root: Path, name: str, module=OURS, model="fastspeech2",
     return Run(cmd, out)
 
 
+def reference_config_run(tiny_data, root: Path) -> Run:
+    """conf/train_sniper.yaml with every key of the reference's 40 -> 0 config (its patched
+    trainer's included), shrunk to the tiny data only through command-line options."""
+    config = yaml.safe_load((REPO / "conf" / "train_sniper.yaml").read_text())
+    config["val_teacher_forcing"] = True
+    config["save_epochs"] = [1]
+    config["sniper_conf"]["sniper_dir"] = "sniper/fastspeech2"
+    path = root / "reference.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    sizes = {k: v for k, v in tiny.FASTSPEECH2.items() if isinstance(v, int)}
+    shrink = [arg for k, v in sizes.items() for arg in ("--tts_conf", f"{k}={v}")]
+    feats = [f"fs={tiny.FS}", f"n_fft={tiny.N_FFT}", f"hop_length={tiny.HOP}", "n_mels=20"]
+    shrink += [arg for f in feats for arg in ("--feats_extract_conf", f)]
+    for extract in ("pitch_extract_conf", "energy_extract_conf"):
+        shrink += [arg for f in feats[:3] for arg in (f"--{extract}", f)]
+    shrink += ["--scheduler_conf", "model_size=16", "--scheduler_conf", "warmup_steps=10",
+               "--num_iters_per_epoch", "2", "--accum_grad", "1", "--max_epoch", "2",
+               "--num_workers", "0", "--use_matplotlib", "false", "--normalize", "none",
+               "--pitch_normalize", "none", "--energy_normalize", "none",
+               "--token_type", "char", "--cleaner", "none", "--g2p", "none"]
+    out = root / "reference"
+    return Run(tiny.train_command(OURS, tiny_data, path, out, *shrink), out)
+
+
 @pytest.fixture(scope="module")
 def runs(tiny_data, tmp_path_factory):
     root = tmp_path_factory.mktemp("runs")
@@ -41,6 +66,15 @@ def runs(tiny_data, tmp_path_factory):
         "ours_plain": make_run(tiny_data, root, "ours_plain", max_epoch=2),
         "ours_dense": make_run(tiny_data, root, "ours_dense", max_epoch=2,
                                sniper_conf={"schedule": {0: 0}}),
+        # SNIP scoring runs, but 1e-4 % of the tiny model's entries is less than one entry
+        "scored_unpruned": make_run(tiny_data, root, "scored_unpruned", max_epoch=2,
+                                    sniper_conf={"schedule": {0: 0.0001}}),
+        "random": make_run(tiny_data, root, "random", max_epoch=1,
+                           sniper_conf={**SNIPER_CONF, "scoring": "random"}),
+        "reference": reference_config_run(tiny_data, root),
+        "free_running_validation": make_run(tiny_data, root, "free_running_validation",
+                                            sniper_conf=SNIPER_CONF,
+                                            extra=("--val_teacher_forcing", "false")),
         "sniper": make_run(tiny_data, root, "sniper", sniper_conf=SNIPER_CONF,
                            extra=("--use_tensorboard", "true")),
         "tacotron2": make_run(tiny_data, root, "tacotron2", model="tacotron2", max_epoch=2,
@@ -79,6 +113,61 @@ def test_without_sniper_conf_or_dense_schedule_training_is_stock_to_the_bit(runs
         for k in stock:
             assert torch.equal(ours[k], stock[k]), f"{name}: {k} differs"
     assert not (runs["ours_dense"].output_dir / "sniper").exists()  # nothing was scored
+
+
+def test_snip_scoring_shifts_no_random_stream(runs):
+    """Scored runs stay paired with dense ones: a run that scores but prunes nothing
+    trains to the bit of stock ESPnet (same initial weights, batches, dropout)."""
+    assert_ok(runs["scored_unpruned"])
+    assert "SNIP scoring done" in runs["scored_unpruned"].text()
+    stock = load(runs["stock"].output_dir / "2epoch.pth")
+    ours = load(runs["scored_unpruned"].output_dir / "2epoch.pth")
+    for k in stock:
+        assert torch.equal(ours[k], stock[k]), k
+
+
+def test_random_scoring_prunes_a_seeded_random_subset(runs):
+    assert_ok(runs["random"])
+    out, snip_out = runs["random"].output_dir, runs["sniper"].output_dir
+    state = SniperState.load(out / "sniper" / "state.pth")
+    assert all(torch.count_nonzero(s) == 0 for s in state.scores.values())
+    assert "random masks" in runs["random"].text() and "SNIP scoring" not in runs["random"].text()
+    random_masks = ScoreRanking(state.scores).masks(40, max_param_sparsity=75)
+    _, snip_masks = sniper_masks(snip_out, 40)
+    epoch1 = load(out / "1epoch.pth")
+    kept_both = kept_random = total = 0
+    for name, m in random_masks.items():
+        assert torch.count_nonzero(epoch1[name][~m]) == 0
+        kept_both += int((m & snip_masks[name]).sum())
+        kept_random, total = kept_random + int(m.sum()), total + m.numel()
+    # exactly 40 %: spread evenly, no tensor reaches the 75 % cap (SNIP's masks do)
+    assert total - kept_random == math.floor(0.4 * total)
+    # a random 60 % kept set overlaps SNIP's by about 60 %, far from identical
+    assert 0.5 < kept_both / kept_random < 0.8
+
+
+def test_the_reference_config_trains_with_its_trainer_keys(runs):
+    run = runs["reference"]
+    assert_ok(run)
+    assert "sniper_conf.sniper_dir is ignored" in run.text()
+    out = run.output_dir
+    kept = out / "saved_epochs" / "1epoch.pth"
+    # keep_nbest_models 1 removed epoch 1's model; save_epochs kept it
+    assert kept.is_file() and not (out / "1epoch.pth").exists()
+    state, masks = sniper_masks(out, 40)
+    epoch1 = load(kept)
+    pruned = sum(int((~m).sum()) for m in masks.values())
+    total = sum(m.numel() for m in masks.values())
+    assert 0.3 < pruned / total <= 0.4
+    for name, m in masks.items():
+        assert torch.count_nonzero(epoch1[name][~m]) == 0
+
+
+def test_free_running_validation_is_refused_by_name(runs):
+    run = runs["free_running_validation"]
+    assert run.proc.returncode != 0
+    assert "val_teacher_forcing: false" in run.text() and "Traceback" not in run.text()
+    assert not run.output_dir.exists()
 
 
 def sniper_masks(output_dir: Path, sparsity: float):

@@ -1,9 +1,10 @@
 """SniperTTSTask: ESPnet's TTS task, trained by SniperTrainer.
 
 Three things differ from ``espnet2.tasks.tts.TTSTask``: the trainer; a bad ``sniper_conf``
-stops the run right after argument parsing (and a model it cannot prune right after the
-model is built), before ESPnet writes anything in the output directory; and a training
-refuses to start in an output directory where another one is running.
+(or a trainer key of the reference's fork that cannot be honoured) stops the run right
+after argument parsing (and a model it cannot prune right after the model is built),
+before ESPnet writes anything in the output directory; and a training refuses to start
+in an output directory where another one is running.
 """
 
 import argparse
@@ -22,7 +23,11 @@ from espnet_sniper.run_lock import (
     lock_output_dir,
     remove_stale_temporaries,
 )
-from espnet_sniper.trainer import SniperTrainer
+from espnet_sniper.trainer import (
+    ReferenceTrainerKeyError,
+    SniperTrainer,
+    check_reference_trainer_keys,
+)
 
 
 class SniperTTSTask(TTSTask):
@@ -38,7 +43,8 @@ class SniperTTSTask(TTSTask):
             args = cls.get_parser().parse_args(cmd)
         try:
             parse_sniper_conf(args.sniper_conf)
-        except SniperConfigError as e:
+            check_reference_trainer_keys(args)
+        except (SniperConfigError, ReferenceTrainerKeyError) as e:
             sys.exit(f"error: {e}")
         super().main(args=args)
 
