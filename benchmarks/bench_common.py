@@ -69,14 +69,15 @@ def single_thread_env() -> Dict[str, str]:
 
 
 def train_epoch(trainer, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-                batches: Sequence, options) -> None:
-    """One epoch over ``batches`` through ``trainer.train_one_epoch``, as ESPnet runs it."""
+                batches: Sequence, options, scaler=None, epoch: int = 1) -> None:
+    """Epoch ``epoch`` over ``batches`` through ``trainer.train_one_epoch``, as ESPnet runs
+    it (with ``scaler``, a ``torch.amp.GradScaler``: under AMP)."""
     # ESPnet adds utt_id to each batch dict it is given: hand it copies
     batches: List = [(ids, dict(batch)) for ids, batch in batches]
     reporter = Reporter()
-    reporter.set_epoch(1)
+    reporter.set_epoch(epoch)
     with reporter.observe("train") as sub:
         trainer.train_one_epoch(model=model, iterator=batches, optimizers=[optimizer],
-                                schedulers=[None], scaler=None, reporter=sub,
+                                schedulers=[None], scaler=scaler, reporter=sub,
                                 summary_writer=None, options=options,
                                 distributed_option=DistributedOption(distributed=False))

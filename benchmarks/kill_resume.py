@@ -18,9 +18,17 @@ Kill moments, cycled over the trials (the delays are random, seeded):
 
     python benchmarks/kill_resume.py --quick     # 6 trials, one of each kind
     python benchmarks/kill_resume.py             # 20 trials
+    python benchmarks/kill_resume.py --ranks 2   # under DDP: two gloo ranks on the CPU
 
-Writes benchmarks/results/kill_resume.json: every trial (kind, when, what the resume
-reported, pass or fail and why) and the counts.
+With ``--ranks 2`` the training is ESPnet's DDP over two processes started as an external
+launcher starts them (RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT), with the options the
+recipe's stage 6 used (its ``config.yaml``); the reference is an uninterrupted two-rank
+run, and a trial SIGKILLs one rank (chosen at random) at the kill moment, then the other,
+as a cluster stops a job whose task died, and restarts both with ``--resume true``. The
+moments that watch the trainer's open files watch rank 0's (the one that writes).
+
+Writes benchmarks/results/kill_resume.json (``kill_resume_ddp.json`` with --ranks 2):
+every trial (kind, when, what the resume reported, pass or fail and why) and the counts.
 """
 
 import argparse
@@ -29,7 +37,9 @@ import os
 import random
 import shutil
 import signal
+import socket
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -100,17 +110,40 @@ def writing(pid: int, name: str) -> bool:
 
 
 class Training:
-    """One ``run.sh --stage 6`` in its own process group."""
+    """One ``run.sh --stage 6`` in its own process group; with ``ranks`` > 1, that many
+    DDP processes of the training command in ``config``, each in its own group."""
 
-    def __init__(self, recipe: Path, tag: str):
+    def __init__(self, recipe: Path, tag: str, ranks: int = 1, config: Optional[Path] = None):
         self.recipe, self.tag = recipe, tag
         self.log = recipe / "exp" / tag / "train.log"
         self.offset = self.log.stat().st_size if self.log.exists() else 0
         self.seen = ""
-        self.proc = subprocess.Popen(
-            stage_command(6, 6, tag), cwd=recipe, env=single_thread_env(),
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        if ranks == 1:
+            self.procs = [subprocess.Popen(
+                stage_command(6, 6, tag), cwd=recipe, env=single_thread_env(),
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)]
+        else:
+            self.log.parent.mkdir(parents=True, exist_ok=True)
+            port = _free_port()
+            cmd = [sys.executable, "-m", "espnet_sniper.bin.tts_train", "--config", str(config),
+                   "--output_dir", f"exp/{tag}", "--ngpu", "0", "--multiprocessing_distributed",
+                   "false", "--dist_backend", "gloo", "--resume", "true"]
+            self.procs = []
+            for rank in range(ranks):
+                env = dict(single_thread_env(), RANK=str(rank), WORLD_SIZE=str(ranks),
+                           MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port),
+                           PYTHONPATH=str(REPO))
+                # rank 0 logs as run.sh's training does; the others log only errors
+                out = open(self.log, "ab") if rank == 0 else subprocess.DEVNULL
+                self.procs.append(subprocess.Popen(cmd, cwd=recipe, env=env, stdout=out,
+                                                   stderr=subprocess.STDOUT,
+                                                   start_new_session=True))
+        self.proc = self.procs[0]
         self.started = time.time()
+
+    def wait(self) -> int:
+        codes = [p.wait() for p in self.procs]
+        return next((c for c in codes if c != 0), 0)
 
     def text(self) -> str:
         """What this run (not an earlier one) appended to train.log, read incrementally."""
@@ -132,9 +165,28 @@ class Training:
             time.sleep(0.001)
         return False
 
-    def kill(self) -> None:
-        os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait()
+    def kill(self, first: int = 0) -> None:
+        """SIGKILL rank ``first``'s process group, then the others'."""
+        order = self.procs[first:] + self.procs[:first]
+        for p in order:
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+
+
+def reloadable(config_yaml: Path) -> Dict:
+    """ESPnet's written config without the keys its parser does not take back (those it
+    derives, e.g. ``distributed``, and its version)."""
+    from espnet_sniper.tasks.tts import SniperTTSTask
+
+    dests = {a.dest for a in SniperTTSTask.get_parser()._actions}
+    return {k: v for k, v in yaml.safe_load(config_yaml.read_text()).items() if k in dests}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def final_weights(exp: Path) -> Dict[str, Dict[str, torch.Tensor]]:
@@ -192,25 +244,28 @@ def _after(t: Training, marker: str, delay: float) -> Callable[[], bool]:
 
 
 def run_trial(recipe: Path, index: int, kind: str, rng: random.Random,
-              reference, reference_seconds: float) -> Dict:
+              reference, reference_seconds: float, ranks: int = 1,
+              config: Optional[Path] = None) -> Dict:
     tag = f"trial{index:02d}_{kind}"
     shutil.rmtree(recipe / "exp" / tag, ignore_errors=True)
     when, make_predicate = kill_plan(kind, rng, reference_seconds)
-    first = Training(recipe, tag)
+    first = Training(recipe, tag, ranks, config)
     hit = first.wait_until(make_predicate(first))
-    if first.proc.poll() is None:
-        first.kill()
+    victim = rng.randrange(ranks)
+    first.kill(victim)
     killed_after = time.time() - first.started
     result = {"trial": index, "kind": kind, "planned": when, "killed": hit,
               "killed_after_seconds": round(killed_after, 2)}
+    if ranks > 1:
+        result["killed_rank_first"] = victim
     if not hit:
         result.update(passed=False, why="the kill point was not reached before the run ended")
         return result
     exp = recipe / "exp" / tag
     result["temporary_files_after_kill"] = sorted(str(p.relative_to(exp))
                                                   for p in exp.rglob("*.tmp"))
-    second = Training(recipe, tag)
-    rc = second.proc.wait()
+    second = Training(recipe, tag, ranks, config)
+    rc = second.wait()
     text = second.text()
     result["resume_reported"] = [msg for msg in (
         "resuming from", "starting from epoch 1", "writing it again",
@@ -238,17 +293,32 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--work_dir", type=Path,
                         default=Path(tempfile.gettempdir()) / "espnet_sniper_kill_resume")
-    parser.add_argument("--out", type=Path, default=RESULTS / "kill_resume.json")
+    parser.add_argument("--ranks", type=int, default=1,
+                        help="DDP processes (gloo, CPU); 1: the recipe's stage 6 as it is")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="default: benchmarks/results/kill_resume[_ddp].json")
     args = parser.parse_args()
     trials = len(KINDS) if args.quick else args.trials
     if trials < 1:
         parser.error("--trials must be at least 1")
+    if args.ranks < 1:
+        parser.error("--ranks must be at least 1")
+    args.out = args.out or RESULTS / ("kill_resume.json" if args.ranks == 1
+                                      else "kill_resume_ddp.json")
 
     recipe = prepare(args.work_dir, args.num_utts)
+    config = None
+    if args.ranks > 1:
+        # the options of the recipe's own training, from a one-process run of stage 6
+        if not (recipe / "exp" / "options" / "config.yaml").exists():
+            if Training(recipe, "options").wait() != 0:
+                raise SystemExit("error: the recipe's training failed: see exp/options/train.log")
+        config = recipe / "exp" / "options" / "ddp_config.yaml"
+        config.write_text(yaml.safe_dump(reloadable(recipe / "exp" / "options" / "config.yaml")))
     shutil.rmtree(recipe / "exp" / "reference", ignore_errors=True)
     start = time.time()
-    reference_run = Training(recipe, "reference")
-    if reference_run.proc.wait() != 0:
+    reference_run = Training(recipe, "reference", args.ranks, config)
+    if reference_run.wait() != 0:
         raise SystemExit(f"error: the reference run failed: see {reference_run.log}")
     reference_seconds = time.time() - start
     reference = final_weights(recipe / "exp" / "reference")
@@ -257,7 +327,8 @@ def main() -> None:
     results = []
     for i in range(trials):
         kind = KINDS[i % len(KINDS)]
-        results.append(run_trial(recipe, i, kind, rng, reference, reference_seconds))
+        results.append(run_trial(recipe, i, kind, rng, reference, reference_seconds,
+                                 args.ranks, config))
         print(json.dumps(results[-1]), flush=True)
         write(args.out, results, reference_seconds, args)
 
@@ -269,6 +340,7 @@ def write(out: Path, results: List[Dict], reference_seconds: float, args) -> Non
     summary = {
         **provenance("kill_resume"),
         "setup": {"corpus_utterances": args.num_utts, "max_epoch": MAX_EPOCH,
+                  "ranks": args.ranks,
                   "schedule": SCHEDULE, "reference_run_seconds": round(reference_seconds, 1)},
         "tried": len(results),
         "passed": sum(r["passed"] for r in results),

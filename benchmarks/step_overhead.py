@@ -22,8 +22,12 @@ the process's high-water mark is what a user would hit.
 
     python benchmarks/step_overhead.py --quick   # the mini model only, a few minutes
     python benchmarks/step_overhead.py           # mini and the paper's 38 M model
+    python benchmarks/step_overhead.py --device cuda [--amp] --out ...   # on a GPU
 
-Writes benchmarks/results/step_overhead.json.
+Writes benchmarks/results/step_overhead.json. On a GPU (``--device cuda``, ESPnet's
+``ngpu 1``) peak memory is CUDA's allocator peak (``torch.cuda.max_memory_allocated``)
+above what was allocated before the model was built; ``--amp`` trains under ESPnet's AMP
+(autocast and a GradScaler, as ``use_amp: true``).
 """
 
 import argparse
@@ -58,6 +62,9 @@ IDIM, ODIM = 50, 80
 Batch = Tuple[List[str], Dict[str, torch.Tensor]]
 
 
+DEVICE, AMP = "cpu", False  # set by main(); spawned children get them as arguments
+
+
 def build_model(size: str) -> ESPnetTTSModel:
     torch.manual_seed(0)
     conf = yaml.safe_load(SIZES[size].read_text())["tts_conf"]
@@ -66,7 +73,7 @@ def build_model(size: str) -> ESPnetTTSModel:
     return ESPnetTTSModel(feats_extract=None, pitch_extract=Dio(reduction_factor=1),
                           energy_extract=Energy(reduction_factor=1),
                           normalize=None, pitch_normalize=None, energy_normalize=None,
-                          tts=FastSpeech2(idim=IDIM, odim=ODIM, **conf))
+                          tts=FastSpeech2(idim=IDIM, odim=ODIM, **conf)).to(DEVICE)
 
 
 def make_batches(count: int, n_utts: int, n_tokens: int, frames_per_token: int) -> List[Batch]:
@@ -106,13 +113,19 @@ def sniper_masks(size: str, model: torch.nn.Module):
     return config, params, ScoreRanking(scores, config.tie_break_seed)
 
 
+def contender_options(accum_grad: int):
+    """ESPnet's trainer options of every contender, on DEVICE, under AMP when asked."""
+    options = SniperTrainer.build_options(SniperTTSTask.get_parser().parse_args([]))
+    return dataclasses.replace(options, ngpu=int(DEVICE == "cuda"), accum_grad=accum_grad,
+                               grad_clip=1.0, grad_noise=False, use_amp=AMP,
+                               log_interval=10**9, use_wandb=False)
+
+
 def contender(size: str, name: str, accum_grad: int) -> Callable[[List[Batch]], None]:
     """A function that trains one epoch over the given batches, through ESPnet's trainer."""
     model = build_model(size)
-    options = SniperTrainer.build_options(SniperTTSTask.get_parser().parse_args([]))
-    options = dataclasses.replace(options, ngpu=0, accum_grad=accum_grad, grad_clip=1.0,
-                                  grad_noise=False, use_amp=False, log_interval=10**9,
-                                  use_wandb=False)
+    options = contender_options(accum_grad)
+    scaler = torch.amp.GradScaler("cuda") if AMP else None
     trainer = Trainer
     if name == "dense":
         opt = torch.optim.Adam(model.parameters(), lr=1e-4)
@@ -130,10 +143,10 @@ def contender(size: str, name: str, accum_grad: int) -> Callable[[List[Batch]], 
             modules = dict(model.named_modules())
             for pname, mask in masks.items():
                 owner, _, attr = pname.rpartition(".")
-                prune.custom_from_mask(modules[owner], attr, mask)
+                prune.custom_from_mask(modules[owner], attr, mask.to(DEVICE))
             opt = torch.optim.Adam(model.parameters(), lr=1e-4)
 
-    return lambda batches: train_epoch(trainer, model, opt, batches, options)
+    return lambda batches: train_epoch(trainer, model, opt, batches, options, scaler)
 
 
 def step_times(size: str, reps: int, steps: int, shape) -> Dict:
@@ -149,8 +162,10 @@ def step_times(size: str, reps: int, steps: int, shape) -> Dict:
         turn = rep % len(CONTENDERS)
         for name in CONTENDERS[turn:] + CONTENDERS[:turn]:
             fn = epochs[name]
+            _sync()
             start = time.perf_counter()
             fn(batches)
+            _sync()
             times[name].append((time.perf_counter() - start) / steps)
     return {
         "accum_grad": accum_grad,
@@ -158,6 +173,11 @@ def step_times(size: str, reps: int, steps: int, shape) -> Dict:
         "ratio_over_dense": {k: _ratios(times[k], times["dense"]) for k in CONTENDERS[1:]},
         "sniper_over_prune": _ratios(times["sniper40"], times["prune40"]),
     }
+
+
+def _sync() -> None:
+    if DEVICE == "cuda":
+        torch.cuda.synchronize()
 
 
 def _ratios(a: List[float], b: List[float]) -> Dict:
@@ -172,12 +192,20 @@ def _rss_kib(field: str) -> int:
     raise RuntimeError(f"no {field} in /proc/self/status")
 
 
-def _peak_memory_child(size: str, name: str, shape) -> int:
+def _peak_memory_child(size: str, name: str, shape, device: str, amp: bool) -> int:
     """In a fresh process: bytes the training of ``name`` adds at its peak, over two steps
     (the second has Adam's moments and the activations at once). Gradients accumulate in
     place, so one micro-batch per step peaks as high as accum_grad of them."""
+    global DEVICE, AMP
+    DEVICE, AMP = device, amp
     torch.set_num_threads(1)
     batches = make_batches(2, *shape)
+    if device == "cuda":
+        torch.cuda.init()
+        before = torch.cuda.memory_allocated()
+        torch.cuda.reset_peak_memory_stats()
+        contender(size, name, accum_grad=1)(batches)
+        return torch.cuda.max_memory_allocated() - before
     Path("/proc/self/clear_refs").write_text("5")  # restart the high-water mark here
     before = _rss_kib("VmRSS")
     contender(size, name, accum_grad=1)(batches)
@@ -190,7 +218,8 @@ def peak_memory(size: str, reps: int, shape) -> Dict:
     for _ in range(reps):
         for name in CONTENDERS:
             with ctx.Pool(1) as pool:
-                peaks[name].append(pool.apply(_peak_memory_child, (size, name, shape)))
+                peaks[name].append(pool.apply(_peak_memory_child,
+                                              (size, name, shape, DEVICE, AMP)))
     median = {k: statistics.median(v) for k, v in peaks.items()}
     return {"training_bytes_median": median,
             "ratio_over_dense": {k: median[k] / median["dense"] for k in CONTENDERS[1:]}}
@@ -199,13 +228,23 @@ def peak_memory(size: str, reps: int, shape) -> Dict:
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="the mini model only")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    parser.add_argument("--amp", action="store_true", help="ESPnet's AMP (needs --device cuda)")
     parser.add_argument("--out", type=Path, default=RESULTS / "step_overhead.json")
     args = parser.parse_args(argv)
+    if args.device == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda: no CUDA device is visible to torch on this machine")
+    if args.amp and args.device != "cuda":
+        parser.error("--amp needs --device cuda (ESPnet's AMP is CUDA autocast)")
+    global DEVICE, AMP
+    DEVICE, AMP = args.device, args.amp
 
     shape = (16, 60, 5)  # utterances, tokens, frames per token: 300 frames
     plan = {"mini": dict(reps=15, steps=3, memory_reps=2)}
     if not args.quick:
-        plan["paper"] = dict(reps=3, steps=1, memory_reps=1)
+        # a GPU affords the repetitions the paper-size model cannot get on two CPU cores
+        plan["paper"] = (dict(reps=15, steps=3, memory_reps=1) if args.device == "cuda"
+                         else dict(reps=3, steps=1, memory_reps=1))
     results = {}
     for size, p in plan.items():
         n_params = sum(q.numel() for q in build_model(size).parameters())
@@ -222,7 +261,8 @@ def main(argv=None) -> None:
             f"{k} {v['median']:.3f}" for k, v in r["ratio_over_dense"].items())
             + "; peak memory over dense: " + ", ".join(
             f"{k} {v:.3f}" for k, v in r["peak_memory"]["ratio_over_dense"].items()), flush=True)
-    out = {**provenance("step_overhead"), "results": results}
+    out = {**provenance("step_overhead"), "device": args.device, "amp": args.amp,
+           "results": results}
     atomic_write_text(args.out, json.dumps(out, indent=2) + "\n")
 
 

@@ -37,6 +37,7 @@ from typing import Dict, List, Optional, Sequence
 import torch
 
 from espnet_sniper.config import SniperConfig
+from espnet_sniper.rank_agreement import check_ranks_agree
 from espnet_sniper.masks import (
     Masks,
     ScheduleMasks,
@@ -77,6 +78,8 @@ class SniperController:
         self._before_step: Dict[torch.nn.Parameter, torch.Tensor] = {}
         self._handles: List[torch.utils.hooks.RemovableHandle] = []
         self._noise_enabled = False
+        # under DDP, the first step of each epoch counts what reaches it unmasked
+        self.audit_next_step = False
         self._all_params = [
             p for opt in self.optimizers for g in opt.param_groups for p in g["params"]
         ]
@@ -133,6 +136,8 @@ class SniperController:
                     pruned = new.logical_not()
                     p.masked_fill_(pruned, 0.0)
                     self._reset_optimizer_state(p, pruned)
+        if self.distributed and new_masks is not None:
+            check_ranks_agree(f"masks at {sparsity} %", new_masks)
         self.masks = new_masks
         self.sparsity = sparsity
         self._device_masks = (
@@ -230,6 +235,8 @@ class SniperController:
 
     @torch.no_grad()
     def _before_optimizer_step(self, optimizer: torch.optim.Optimizer, args, kwargs) -> None:
+        if self.audit_next_step and self.distributed:
+            self._audit_pruned_gradients(optimizer)
         for group in optimizer.param_groups:
             for p in group["params"]:
                 # Already masked when accumulated; masked again because DDP may write its
@@ -240,6 +247,25 @@ class SniperController:
                 before = self._before_step.get(p)
                 if before is not None:
                     before.copy_(p)
+
+    def _audit_pruned_gradients(self, optimizer: torch.optim.Optimizer) -> None:
+        """Log how many pruned entries carry a gradient into this step (and so into
+        ESPnet's clipping, which only scales): DDP's all-reduce must not undo the masking
+        of the accumulation hook."""
+        self.audit_next_step = False
+        unmasked = sum(
+            int(torch.count_nonzero(p.grad[~self._device_masks[p]]))
+            for group in optimizer.param_groups for p in group["params"]
+            if p in self._device_masks and p.grad is not None
+        )
+        per_rank = [None] * torch.distributed.get_world_size()
+        torch.distributed.all_gather_object(per_rank, unmasked)
+        message = (f"SNIPER: pruned entries carrying a gradient into the first step of this "
+                   f"epoch, per rank: {per_rank}")
+        if any(per_rank):
+            logging.warning(message + "; masked now, but ESPnet's clipping norm saw them")
+        else:
+            logging.info(message)
 
     @torch.no_grad()
     def _after_optimizer_step(self, optimizer: torch.optim.Optimizer, args, kwargs) -> None:

@@ -8,7 +8,6 @@ epoch. It is written to a temporary name and renamed, loaded with ``weights_only
 and carries a digest of its tensors so that damage is detected, not trained on.
 """
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict
@@ -16,6 +15,7 @@ from typing import Any, Dict
 import torch
 
 from espnet_sniper.fileio import atomic_torch_save
+from espnet_sniper.tensor_digest import tensor_digest
 
 FORMAT_VERSION = 1
 STATE_FILE = "state.pth"
@@ -26,13 +26,8 @@ class SniperStateError(RuntimeError):
 
 
 def _digest(tensors: Dict[str, Dict[str, torch.Tensor]]) -> str:
-    h = hashlib.sha256()
-    for group in sorted(tensors):
-        for name in sorted(tensors[group]):
-            t = tensors[group][name].detach().cpu().contiguous()
-            h.update(f"{group}/{name}/{tuple(t.shape)}/{t.dtype}".encode())
-            h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
-    return h.hexdigest()
+    return tensor_digest({f"{group}/{name}": t for group, named in tensors.items()
+                          for name, t in named.items()})
 
 
 @dataclass

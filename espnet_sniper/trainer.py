@@ -33,6 +33,7 @@ from espnet_sniper import checkpoint_recovery
 from espnet_sniper.config import SniperConfig, parse_sniper_conf
 from espnet_sniper.controller import SniperController
 from espnet_sniper.masks import ScoreRanking, prunable_parameters
+from espnet_sniper.rank_agreement import check_ranks_agree
 from espnet_sniper.snip import snip_scores
 from espnet_sniper.state import STATE_FILE, SniperState, SniperStateError
 
@@ -140,6 +141,8 @@ class SniperTrainer(Trainer):
                 trainer_options=trainer_options,
                 distributed_option=distributed_option,
             )
+            if controller is not None and distributed_option.distributed:
+                check_ranks_agree("weights after training", model.state_dict())
         finally:
             if controller is not None:
                 controller.detach()
@@ -342,6 +345,7 @@ class _SniperIterator:
 
     def __iter__(self) -> Iterator:
         stats = self.controller.stats()
+        self.controller.audit_next_step = True
         for iiter, item in enumerate(self.iterator, 1):
             self.reporter.register(stats)
             # ESPnet steps on every accum_grad-th iteration

@@ -140,8 +140,9 @@ def test_random_scoring_prunes_a_seeded_random_subset(runs):
         assert torch.count_nonzero(epoch1[name][~m]) == 0
         kept_both += int((m & snip_masks[name]).sum())
         kept_random, total = kept_random + int(m.sum()), total + m.numel()
-    # exactly 40 %: spread evenly, no tensor reaches the 75 % cap (SNIP's masks do)
-    assert total - kept_random == math.floor(0.4 * total)
+    # 40 %, spread evenly: only tensors too small for the 75 % cap to prune one entry of
+    # keep theirs (SNIP's masks concentrate on some tensors and meet the cap)
+    assert math.floor(0.4 * total) - 5 <= total - kept_random <= math.floor(0.4 * total)
     # a random 60 % kept set overlaps SNIP's by about 60 %, far from identical
     assert 0.5 < kept_both / kept_random < 0.8
 
@@ -152,8 +153,11 @@ def test_the_reference_config_trains_with_its_trainer_keys(runs):
     assert "sniper_conf.sniper_dir is ignored" in run.text()
     out = run.output_dir
     kept = out / "saved_epochs" / "1epoch.pth"
-    # keep_nbest_models 1 removed epoch 1's model; save_epochs kept it
-    assert kept.is_file() and not (out / "1epoch.pth").exists()
+    # save_epochs keeps epoch 1's model, as a hard link while ESPnet's n-best has it too
+    assert kept.is_file()
+    if (out / "1epoch.pth").exists():
+        assert (out / "1epoch.pth").stat().st_ino == kept.stat().st_ino
+    assert not (out / "saved_epochs" / "2epoch.pth").exists()
     state, masks = sniper_masks(out, 40)
     epoch1 = load(kept)
     pruned = sum(int((~m).sum()) for m in masks.values())

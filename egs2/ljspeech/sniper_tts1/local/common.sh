@@ -118,11 +118,13 @@ run_training() {
             shapes=("${feats_train}/feats_shape" "${feats_valid}/feats_shape")
         fi
     fi
-    local launcher=()
+    local launcher=() console=${out}/train.log
     if [ "${num_nodes}" -gt 1 ]; then
-        # ESPnet's launcher adds --ngpu, --multiprocessing_distributed and the init method
+        # ESPnet's launcher adds --ngpu, --multiprocessing_distributed and the init method;
+        # the job writes train.log, the launcher's own messages go to launch.log
         launcher=(python -m espnet2.bin.launch --cmd "${launch_cmd}" --log "${out}/train.log"
             --ngpu "${ngpu}" --num_nodes "${num_nodes}" --)
+        console=${out}/launch.log
     elif [ "${ngpu}" -gt 1 ]; then
         extra+=(--multiprocessing_distributed true)
     fi
@@ -138,7 +140,7 @@ run_training() {
         --train_shape_file "${shapes[0]}" \
         --valid_shape_file "${stats}/valid/text_shape.${token_type}" \
         --valid_shape_file "${shapes[1]}" "$@" \
-        >> "${out}/train.log" 2>&1 || die "training failed: see ${out}/train.log"
+        >> "${console}" 2>&1 || die "training failed: see ${console}"
 }
 
 # run_jobs WHAT DATA_DIR LOGDIR COMMAND...: COMMAND on nj slices of DATA_DIR's utterances

@@ -1,0 +1,155 @@
+"""SNIPER through the training CLI under ESPnet's own DDP: two gloo processes on the CPU.
+
+Each rank is started the way an external launcher starts it (RANK, WORLD_SIZE,
+MASTER_ADDR, MASTER_PORT in the environment; ``--multiprocessing_distributed false``), once
+through ``torchrun --nproc_per_node 2``. ESPnet gives each rank its share of every global
+batch; only rank 0 writes files and logs, so what the ranks hold is compared by SNIPER's
+own cross-rank checks, which rank 0 reports.
+"""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import List
+
+import pytest
+import torch
+
+import tiny_tts_data as tiny
+from conftest import REPO
+from espnet_sniper.masks import ScoreRanking
+from espnet_sniper.state import SniperState
+
+SCHEDULE = {0: 50, 1: 25, 2: 0}
+DDP_ARGS = ("--ngpu", "0", "--multiprocessing_distributed", "false", "--dist_backend", "gloo",
+            "--resume", "true")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class TwoRanks:
+    """Two training processes of one run, or one torchrun starting both."""
+
+    def __init__(self, tiny_data, root: Path, name: str, torchrun: bool = False):
+        config = tiny.write_config(root / f"{name}.yaml",
+                                   sniper_conf={"schedule": SCHEDULE, "max_param_sparsity": 75})
+        self.output_dir = root / name
+        self.cmd = tiny.train_command("espnet_sniper.bin.tts_train", tiny_data, config,
+                                      self.output_dir, *DDP_ARGS)[1:]  # without the python
+        self.torchrun, self.procs, self.logs = torchrun, [], []
+
+    def start(self) -> "TwoRanks":
+        env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
+        port = free_port()
+        self.logs = [self.output_dir.with_name(f"{self.output_dir.name}.{len(self.procs)}.{r}.log")
+                     for r in range(2)]
+        if self.torchrun:
+            cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+                   "--master_addr", "127.0.0.1", "--master_port", str(port), *self.cmd]
+            self.procs.append(subprocess.Popen(cmd, env=env, stdout=open(self.logs[0], "w"),
+                                               stderr=subprocess.STDOUT))
+            self.logs = self.logs[:1]
+            return self
+        for rank in range(2):
+            rank_env = dict(env, RANK=str(rank), WORLD_SIZE="2", MASTER_ADDR="127.0.0.1",
+                            MASTER_PORT=str(port))
+            self.procs.append(subprocess.Popen([sys.executable, *self.cmd], env=rank_env,
+                                               stdout=open(self.logs[rank], "w"),
+                                               stderr=subprocess.STDOUT))
+        return self
+
+    def running(self) -> List[subprocess.Popen]:
+        return self.procs[-1:] if self.torchrun else self.procs[-2:]
+
+    def wait(self, timeout: float = 600) -> List[int]:
+        return [p.wait(timeout) for p in self.running()]
+
+    def text(self) -> str:
+        return "\n".join(log.read_text() for log in self.logs)
+
+
+def load(path: Path):
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+@pytest.fixture(scope="module")
+def ddp(tiny_data, tmp_path_factory):
+    root = tmp_path_factory.mktemp("ddp")
+    reference = TwoRanks(tiny_data, root, "reference", torchrun=True).start()
+    assert reference.wait() == [0], reference.text()[-4000:]
+    return root, reference
+
+
+def test_two_ranks_train_with_the_same_masks_and_weights(ddp):
+    _, run = ddp
+    text = run.text()
+    assert "masks at 50.0 % agree on all 2 ranks" in text
+    assert "masks at 25.0 % agree on all 2 ranks" in text
+    assert "weights after training agree on all 2 ranks" in text
+    # no pruned entry brings a gradient to the step (nor so to ESPnet's clipping) on any rank
+    audits = [line for line in text.splitlines() if "carrying a gradient into" in line]
+    assert len(audits) == 2 and all(line.endswith("per rank: [0, 0]") for line in audits)
+
+
+def test_two_rank_models_are_sparse_by_epoch_with_zero_moments(ddp):
+    _, run = ddp
+    out = run.output_dir
+    state = SniperState.load(out / "sniper" / "state.pth")
+    ranking = ScoreRanking(state.scores)
+    for epoch, sparsity in ((1, 50), (2, 25)):
+        masks = ranking.masks(sparsity, max_param_sparsity=75)
+        weights = load(out / f"{epoch}epoch.pth")
+        pruned = sum(int((~m).sum()) for m in masks.values())
+        total = sum(m.numel() for m in masks.values())
+        assert sparsity - 5 < 100 * pruned / total <= sparsity
+        for name, m in masks.items():
+            assert torch.count_nonzero(weights[name][~m]) == 0, (epoch, name)
+    final = load(out / "3epoch.pth")
+    assert sum(int((final[n] == 0).sum()) for n in state.scores) / total < 0.01
+    # epoch 2's checkpoint (kept as the spare when epoch 3 began): Adam's moments of the
+    # entries pruned at 25 % are exactly zero
+    previous = torch.load(out / "checkpoint.prev.pth", map_location="cpu", weights_only=False)
+    assert previous["reporter"]["epoch"] == 2
+    masks = ranking.masks(25, max_param_sparsity=75)
+    from espnet2.tasks.tts import TTSTask
+
+    model, _ = TTSTask.build_model_from_file(out / "config.yaml", out / "2epoch.pth", "cpu")
+    names = [n for n, p in model.named_parameters()]  # ESPnet's optimizer order
+    optim = previous["optimizers"][0]
+    assert optim["param_groups"][0]["params"] == list(range(len(names)))
+    checked = 0
+    for index, state_of in optim["state"].items():
+        name = names[index]
+        if name in masks:
+            for moment in ("exp_avg", "exp_avg_sq"):
+                assert torch.count_nonzero(state_of[moment][~masks[name]]) == 0, name
+            checked += 1
+    assert checked == len(masks)
+
+
+def test_killed_rank_and_resume_give_the_uninterrupted_weights(ddp, tiny_data):
+    root, reference = ddp
+    run = TwoRanks(tiny_data, root, "killed").start()
+    deadline = time.time() + 300
+    while not (run.output_dir / "1epoch.pth").exists():
+        assert all(p.poll() is None for p in run.running()), run.text()[-3000:]
+        assert time.time() < deadline, "epoch 1 did not end"
+        time.sleep(0.02)
+    rank0, rank1 = run.running()
+    rank1.send_signal(signal.SIGKILL)  # a rank dies in epoch 2 ...
+    rank0.send_signal(signal.SIGKILL)  # ... and the job is stopped, as a scheduler would
+    assert run.wait() == [-signal.SIGKILL, -signal.SIGKILL]
+    run.start()
+    assert run.wait() == [0, 0], run.text()[-4000:]
+    assert "The training was resumed" in run.logs[0].read_text()
+    expected, resumed = load(reference.output_dir / "3epoch.pth"), load(run.output_dir / "3epoch.pth")
+    for k in expected:
+        assert torch.equal(resumed[k], expected[k]), k

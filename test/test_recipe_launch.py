@@ -1,0 +1,78 @@
+"""The training commands run.sh builds for several GPUs and several nodes.
+
+There are no GPUs here, so the training itself is not started: a ``python`` first on the
+recipe's PATH records the training command line and passes everything else (ESPnet's
+launcher included) to the real interpreter; Slurm's submission is a dry run
+(SNIPER_SLURM_DRY_RUN=true prints the sbatch command). What runs on GPUs is untested here.
+"""
+
+import os
+import shlex
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO
+from test_recipe_end_to_end import recipe_copy
+
+SHIM = """#!/usr/bin/env bash
+if [ "$1" = -m ] && [ "$2" = espnet_sniper.bin.tts_train ]; then
+    printf '%s\\n' "$@" > "${{SHIM_RECORD}}"
+    exit 0
+fi
+exec {python} "$@"
+"""
+
+
+@pytest.fixture(scope="module")
+def recipe(tmp_path_factory):
+    work = recipe_copy(tmp_path_factory.mktemp("launch"))
+    shim = work / "shim"
+    shim.mkdir()
+    (shim / "python").write_text(SHIM.format(python=REPO / ".venv" / "bin" / "python"))
+    (shim / "python").chmod(0o755)
+    (work / "path.sh").write_text(f"export PATH={shim}:{REPO}/.venv/bin:$PATH\n"
+                                  f"export PYTHONPATH={REPO}\n")
+    stats = work / "exp" / "fastspeech2_stats_raw" / "train"
+    stats.mkdir(parents=True)
+    (stats / "feats_stats.npz").touch()  # stage 6 only checks that stage 5 ran
+    return work
+
+
+def stage6(recipe: Path, tmp_path: Path, *options: str):
+    record = tmp_path / "train_cmd.txt"
+    env = dict(os.environ, SHIM_RECORD=str(record), SNIPER_SLURM_DRY_RUN="true")
+    done = subprocess.run(["./run.sh", "--stage", "6", "--stop_stage", "6", *options],
+                          cwd=recipe, env=env, capture_output=True, text=True, timeout=300)
+    return done, record
+
+
+def test_several_gpus_on_one_node_use_espnets_multiprocessing(recipe, tmp_path):
+    done, record = stage6(recipe, tmp_path, "--ngpu", "4", "--tag", "gpus")
+    assert done.returncode == 0, done.stderr[-3000:]
+    args = record.read_text().split("\n")
+    assert args[:2] == ["-m", "espnet_sniper.bin.tts_train"]
+    assert args[args.index("--ngpu") + 1] == "4"
+    assert args[args.index("--multiprocessing_distributed") + 1] == "true"
+    assert args[args.index("--resume") + 1] == "true"
+    assert args[args.index("--config") + 1] == "conf/train_sniper.yaml"
+
+
+def test_several_nodes_go_through_espnets_launcher_to_one_slurm_job(recipe, tmp_path):
+    done, record = stage6(recipe, tmp_path, "--ngpu", "4", "--num_nodes", "2", "--tag", "nodes")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert not record.exists()  # nothing trains here: the job is only printed
+    log = (recipe / "exp" / "nodes" / "launch.log").read_text()
+    sbatch = next(line for line in log.splitlines() if line.startswith("sbatch "))
+    words = shlex.split(sbatch)
+    assert words[words.index("--nodes") + 1] == "2"
+    assert words[words.index("--gres") + 1] == "gpu:4"
+    assert words[words.index("--output") + 1] == "exp/nodes/train.log"  # the job's own log
+    inner = shlex.split(words[words.index("--wrap") + 1])
+    assert inner[:3] == ["srun", "--export=ALL", "python"]
+    assert inner[inner.index("-m") + 1] == "espnet_sniper.bin.tts_train"
+    assert inner[inner.index("--dist_launcher") + 1] == "slurm"
+    assert inner[inner.index("--multiprocessing_distributed") + 1] == "true"
+    assert inner[inner.index("--ngpu") + 1] == "4"
+    assert inner[inner.index("--dist_init_method") + 1].startswith("file://")
