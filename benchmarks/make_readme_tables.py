@@ -113,7 +113,12 @@ def _ci(x: dict, digits: int = 3) -> str:
 
 def _mean_ci(x: dict, digits: int = 3) -> str:
     lo, hi = x["ci95"]
-    return f"{x['mean']:.{digits}f}" + ("" if math.isnan(lo) else f" [{lo:.{digits}f}, {hi:.{digits}f}]")
+    interval = "" if math.isnan(lo) else f" [{lo:.{digits}f}, {hi:.{digits}f}]"
+    return f"{x['mean']:.{digits}f}{interval}"
+
+
+def _detectable(x: dict) -> str:
+    return "" if math.isnan(x["detectable"]) else f" ({x['detectable']:.3f})"
 
 
 def training_quality_table(data: dict) -> list:
@@ -145,6 +150,12 @@ def training_quality_table(data: dict) -> list:
             f"| {name}: {r['description']} | {schedule} | "
             f"{_mean_ci(r['valid_loss_by_epoch'][0])} | {_mean_ci(r['valid_loss_by_epoch'][-1])} "
             f"| {_mean_ci(r['final_mel_normalized'])} | {r['wall_seconds']['mean'] / 60:.1f} |")
+    checks = [f"{group}: {sum(ok.values())} of {len(ok)} seeds" for group, ok
+              in data["pairing_check"].items() if ok]
+    if checks:
+        lines += ["", "Pairing, checked: contenders that run the same computation until their "
+                  "first sparsity change have bit-identical epoch-1 validation losses ("
+                  + "; ".join(checks) + ")."]
     lines += ["", "Paired differences (first - second; negative: the first is better):", "",
               "| difference | valid loss epoch 1 | epoch 2 | final valid loss (detectable) | "
               "final mel score (detectable) | wall-time ratio |",
@@ -153,8 +164,8 @@ def training_quality_table(data: dict) -> list:
         e = d["per_epoch"]
         lines.append(
             f"| {key.replace('-', ' - ')} | {_ci(e[0]['loss'])} | {_ci(e[1]['loss'])} | "
-            f"{_ci(d['final_loss'])} ({d['final_loss']['detectable']:.3f}) | "
-            f"{_ci(d['final_mel_normalized'])} ({d['final_mel_normalized']['detectable']:.3f}) "
+            f"{_ci(d['final_loss'])}{_detectable(d['final_loss'])} | "
+            f"{_ci(d['final_mel_normalized'])}{_detectable(d['final_mel_normalized'])} "
             f"| {_mean_ci(d['wall_time_ratio'])} |")
     lines += ["", "The paper's claims at this scale (yes / no: the 95 % interval excludes "
               "no difference; cannot tell: it does not):", ""]
@@ -172,8 +183,9 @@ def training_quality_table(data: dict) -> list:
                      f"({_ci(cc['loss_difference'])}), mel score **{cc['verdict_mel']}** "
                      f"({_ci(cc['mel_normalized_difference'])})")
         dd = a["d_negligible_extra_time"]
-        lines.append(f"  (d) negligible extra training time (<= {dd['threshold']:.2f} x dense): "
-                     f"**{dd['verdict']}** (ratio {_mean_ci(dd['wall_time_ratio'])})")
+        lines.append(f"  (d) negligible extra training time (<= {dd['threshold']:.2f} x dense), "
+                     f"from the grid's wall times: **{dd['verdict']}** (ratio "
+                     f"{_mean_ci(dd['wall_time_ratio'])}); see the caveat below")
     lines += ["", "Time to quality: wall time (SNIP scoring included) and steps to reach "
               "dense's final validation loss, as a ratio to dense's whole run (over the seeds "
               "that reach it within the grid's epochs):", "",
@@ -184,20 +196,31 @@ def training_quality_table(data: dict) -> list:
         steps = _mean_ci(t["steps_ratio"]) if t["steps_ratio"] else "-"
         lines.append(f"| {name} | {wall} | {steps} | {len(t['unreached_seeds'])} of "
                      f"{len(t['seeds'])} | {t['final_mel_at_least_dense']} |")
-    lines += ["", "![paired differences](benchmarks/results/training_quality_paired.png)", ""]
+    lines += ["", "Wall times in this grid are not a cost measurement: its runs shared the "
+              "machine with development work and test suites for part of the time, which "
+              "contenders met unevenly. The cost of a SNIPER step is measured by "
+              "`benchmarks/step_overhead.py` (contenders alternated, above); the steps ratio "
+              "of time to quality is load-free.", "",
+              "![paired differences](benchmarks/results/training_quality_paired.png)", ""]
     return lines
 
 
 def kill_resume_table(data: dict) -> list:
     setup = data["setup"]
+    ranks = setup.get("ranks", 1)
+    what = ("the recipe's training stage" if ranks == 1 else
+            f"the recipe's training under DDP ({ranks} gloo ranks on the CPU, started as an "
+            f"external launcher starts them)")
+    killed = ("SIGKILLed, process group and all, then rerun" if ranks == 1 else
+              "one rank (at random) SIGKILLed, then the others, as a cluster stops the job; "
+              "all restarted with `--resume true`")
     lines = [
-        f"Kill and resume (`benchmarks/kill_resume.py`, {data['date']}, commit {data['commit']}, "
-        f"{data['machine']['cpus']} CPUs): the recipe's training stage (SNIPER "
+        f"Kill and resume (`benchmarks/kill_resume.py{f' --ranks {ranks}' if ranks > 1 else ''}`, "
+        f"{data['date']}, commit {data['commit']}, {data['machine']['cpus']} CPUs): {what} (SNIPER "
         f"{', '.join(f'{v} %' for v in setup['schedule'].values())} over {setup['max_epoch']} "
-        f"epochs, {setup['corpus_utterances']}-utterance corpus) SIGKILLed, process group and "
-        f"all, then rerun; a trial passes when the rerun ends with the uninterrupted run's "
-        f"weights bit for bit and no temporary file is left. **{data['passed']} of "
-        f"{data['tried']} passed.**",
+        f"epochs, {setup['corpus_utterances']}-utterance corpus) {killed}; a trial passes when "
+        f"the rerun ends with the uninterrupted run's weights bit for bit and no temporary "
+        f"file is left. **{data['passed']} of {data['tried']} passed.**",
         "",
         "| killed | tried | passed |",
         "|---|---:|---:|",
@@ -264,6 +287,7 @@ TABLES = {
     "scoring_cost.json": scoring_cost_table,
     "training_quality.json": training_quality_table,
     "kill_resume.json": kill_resume_table,
+    "kill_resume_ddp.json": kill_resume_table,
 }
 
 

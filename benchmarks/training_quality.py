@@ -229,6 +229,9 @@ def paired(runs: Dict[str, Dict[int, Dict]], a: str, b: str) -> Optional[Dict]:
         for k in LOSSES:
             row[k] = interval([runs[a][s]["epochs"][i]["valid"][k]
                                - runs[b][s]["epochs"][i]["valid"][k] for s in seeds])
+        row["loss_percent"] = interval([100 * (runs[a][s]["epochs"][i]["valid"]["loss"]
+                                              / runs[b][s]["epochs"][i]["valid"]["loss"] - 1)
+                                        for s in seeds])
         per_epoch.append(row)
     final_mel = [runs[a][s]["eval"]["mel_db"]["normalized"]["mean"]
                  - runs[b][s]["eval"]["mel_db"]["normalized"]["mean"] for s in seeds]
@@ -302,6 +305,24 @@ def answers(comparisons: Dict[str, Dict]) -> Dict[str, Dict]:
     return out
 
 
+# Contenders that train the same computation through epoch 1 (same masks, same learning-rate
+# factors; they differ only from the first sparsity change on)
+SAME_FIRST_EPOCH = [("sniper40to0", "constant40", "zeroregrow40to0"),
+                    ("sniper20to0", "constant20")]
+
+
+def pairing_check(runs: Dict[str, Dict[int, Dict]]) -> Dict:
+    """Whether the runs of SAME_FIRST_EPOCH have bit-identical epoch-1 validation losses,
+    per seed: the grid's pairing (weights, batches, random streams) made visible."""
+    out = {}
+    for group in SAME_FIRST_EPOCH:
+        seeds = sorted(set.intersection(*(set(runs.get(c, {})) for c in group)))
+        out[" = ".join(group)] = {
+            str(s): len({json.dumps(runs[c][s]["epochs"][0]["valid"]) for c in group}) == 1
+            for s in seeds}
+    return out
+
+
 def summarize(runs: Dict[str, Dict[int, Dict]]) -> Dict:
     contenders = {}
     for c, by_seed in runs.items():
@@ -329,7 +350,8 @@ def summarize(runs: Dict[str, Dict[int, Dict]]) -> Dict:
         if diff is not None:
             comparisons[f"{a}-{b}"] = diff
     ttq = {c: time_to_quality(runs, c) for c in runs if c != "dense" and runs[c]}
-    return {"contenders": contenders, "comparisons": comparisons,
+    return {"contenders": contenders, "pairing_check": pairing_check(runs),
+            "comparisons": comparisons,
             "time_to_quality": {c: v for c, v in ttq.items() if v is not None},
             "answers": answers(comparisons)}
 
@@ -348,13 +370,14 @@ def plot(summary: Dict, path: Path) -> None:
         for key in keys:
             rows = summary["comparisons"][key]["per_epoch"]
             x = [r["epoch"] for r in rows]
-            mean = [r["loss"]["mean"] for r in rows]
+            mean = [r["loss_percent"]["mean"] for r in rows]
             line, = ax.plot(x, mean, marker="o", markersize=3, linewidth=1.2,
                             label=key.replace("-", " - "))
-            ax.fill_between(x, [r["loss"]["ci95"][0] for r in rows],
-                            [r["loss"]["ci95"][1] for r in rows], color=line.get_color(),
-                            alpha=0.12)
+            ax.fill_between(x, [r["loss_percent"]["ci95"][0] for r in rows],
+                            [r["loss_percent"]["ci95"][1] for r in rows],
+                            color=line.get_color(), alpha=0.12)
         ax.axhline(0, color="black", linewidth=0.8)
+        ax.set_ylabel("% of the second's validation loss")
         ax.set_title(f"validation loss difference, {title}", fontsize=9)
         ax.set_xlabel("epoch")
         ax.xaxis.get_major_locator().set_params(integer=True)
@@ -399,6 +422,9 @@ def main(argv=None) -> None:
                         default=Path(tempfile.gettempdir()) / "espnet_sniper_quality")
     parser.add_argument("--out_dir", type=Path, default=None,
                         help="default: benchmarks/results/training_quality[_quick]")
+    parser.add_argument("--report_only", action="store_true",
+                        help="only the summary and plot of the runs finished so far (while "
+                        "the grid runs elsewhere)")
     args = parser.parse_args(argv)
     for name in ("seeds", "jobs", "max_epoch", "num_held_out"):
         if getattr(args, name) < 1:
@@ -422,10 +448,13 @@ def main(argv=None) -> None:
     setup = {"num_utts": args.num_utts, "num_held_out": args.num_held_out,
              "max_epoch": args.max_epoch, "jobs": args.jobs, "threads_per_job": 1}
 
-    recipe = prepare(args.work_dir, args.num_utts, args.num_held_out)
     plan = [(c, s) for s in range(args.seeds) for c in args.contenders]
     todo = [(c, s) for c, s in plan if not _finished(out_dir / f"{c}_seed{s}.json", setup)]
     logging.info(f"{len(plan) - len(todo)} of {len(plan)} runs already finished")
+    if args.report_only:
+        todo = []
+    else:
+        recipe = prepare(args.work_dir, args.num_utts, args.num_held_out)
 
     def one(item):
         contender, seed = item
@@ -457,6 +486,7 @@ def main(argv=None) -> None:
     summary = summarize(runs)
     atomic_write_text(out_dir.with_suffix(".json"), json.dumps(
         {**provenance("training_quality"), "setup": setup,
+         "runs_planned": len(plan), "runs_finished": sum(len(v) for v in runs.values()),
          "eval_utterances": next((r["eval_utterances"] for c in runs.values()
                                   for r in c.values()), None),
          **summary}, indent=1) + "\n")

@@ -109,7 +109,8 @@ def test_two_rank_models_are_sparse_by_epoch_with_zero_moments(ddp):
         weights = load(out / f"{epoch}epoch.pth")
         pruned = sum(int((~m).sum()) for m in masks.values())
         total = sum(m.numel() for m in masks.values())
-        assert sparsity - 5 < 100 * pruned / total <= sparsity
+        # the 75 % cap keeps the real sparsity of SNIP's concentrated masks below nominal
+        assert 0.6 * sparsity < 100 * pruned / total <= sparsity
         for name, m in masks.items():
             assert torch.count_nonzero(weights[name][~m]) == 0, (epoch, name)
     final = load(out / "3epoch.pth")
@@ -150,6 +151,7 @@ def test_killed_rank_and_resume_give_the_uninterrupted_weights(ddp, tiny_data):
     run.start()
     assert run.wait() == [0, 0], run.text()[-4000:]
     assert "The training was resumed" in run.logs[0].read_text()
-    expected, resumed = load(reference.output_dir / "3epoch.pth"), load(run.output_dir / "3epoch.pth")
+    expected = load(reference.output_dir / "3epoch.pth")
+    resumed = load(run.output_dir / "3epoch.pth")
     for k in expected:
         assert torch.equal(resumed[k], expected[k]), k

@@ -77,6 +77,15 @@ def test_stage_outputs(recipe_run):
     quality = json.loads((work / "exp/aligner_aligner/alignment_quality.json").read_text())
     assert set(quality["sets"]) == {"train", "dev", "eval"}
     assert "stage 3: aligner: forward-sum aligner" in done.stderr
+    # the statistics (and the pitch and energy training reads) cover every utterance, also
+    # with more jobs (--nj 2) than this corpus has dev utterances (1)
+    stats = work / "exp" / "fastspeech2_stats_raw"
+    for split, dset in (("train", "train"), ("valid", "dev")):
+        expected = {line.split()[0] for line in
+                    (work / "data" / dset / "wav.scp").read_text().splitlines()}
+        for listing in (stats / split / "speech_shape",
+                        stats / split / "collect_feats" / "pitch.scp"):
+            assert {line.split()[0] for line in listing.read_text().splitlines()} == expected
     exp = work / "exp" / "e2e"
     assert (exp / "sniper" / "state.pth").is_file() and (exp / "tensorboard").is_dir()
     assert "sniper_sparsity=40.000" in (exp / "train.log").read_text()
@@ -124,8 +133,9 @@ def test_fbank_dumps_features_and_trains_synthesizes_and_packs(recipe_run, monke
     work, done = recipe_run
     assert done.returncode == 0
     fbank = subprocess.run(
-        ["./run.sh", "--mini", "true", "--mini_num_utts", "24", "--stage", "5",
-         "--feats_type", "fbank", "--train_config", "student.yaml", "--tag", "e2e_fbank"],
+        ["./run.sh", "--mini", "true", "--mini_num_utts", "24", "--stage", "5", "--nj", "1",
+         "--mos", "none", "--feats_type", "fbank", "--train_config", "student.yaml",
+         "--tag", "e2e_fbank"],
         cwd=work, capture_output=True, text=True, timeout=900,
         env=dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO)))
     assert fbank.returncode == 0, fbank.stderr[-4000:]
@@ -158,7 +168,7 @@ def test_tacotron2_teacher_trained_and_from_its_packed_zip_give_the_same_duratio
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
     base = ["./run.sh", "--mini", "true", "--mini_num_utts", "24", "--stage", "3",
             "--stop_stage", "4", "--aligner", "tacotron2", "--teacher_config", "teacher.yaml",
-            "--allow_poor_durations", "true"]
+            "--allow_poor_durations", "true", "--nj", "1"]
     trained = subprocess.run(base, cwd=work, capture_output=True, text=True, env=env,
                              timeout=900)
     assert trained.returncode == 0, trained.stderr[-4000:]

@@ -127,6 +127,7 @@ def write_config(path: Path, model: str = "fastspeech2", **overrides) -> Path:
         "seed": 0,
         "grad_clip": 1.0,
         "num_att_plot": 0,
+        "use_matplotlib": False,  # ESPnet's per-epoch plots: seconds a run; one test turns them on
         "keep_nbest_models": 10,
         "best_model_criterion": [["valid", "loss", "min"]],
         "token_type": "char",

@@ -9,6 +9,7 @@ cache_dir=${SNIPER_CACHE_DIR:-${HOME}/.cache/espnet-sniper}
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 lock="${repo}/tools/requirements.lock"
+mos_lock="${repo}/tools/mos-requirements.lock"   # DistillMOS, on its own path (see the file)
 
 log() { echo "[setup] $*" >&2; }
 
@@ -30,7 +31,7 @@ fi
     exit 1
 }
 
-key=$( { "${python}" --version 2>&1; cat "${lock}"; } | sha256sum | cut -c1-16)
+key=$( { "${python}" --version 2>&1; cat "${lock}" "${mos_lock}"; } | sha256sum | cut -c1-16)
 venv="${cache_dir}/venv-${key}"
 if [ ! -f "${venv}/.complete" ]; then
     # The scripts of a venv name their interpreter by absolute path, so it is built
@@ -40,6 +41,8 @@ if [ ! -f "${venv}/.complete" ]; then
     rm -rf "${venv}"
     "${python}" -m venv "${venv}"
     "${venv}/bin/pip" install --quiet --disable-pip-version-check -r "${lock}"
+    "${venv}/bin/pip" install --quiet --disable-pip-version-check --no-deps \
+        --target "${venv}/mos" -r "${mos_lock}"
     touch "${venv}/.complete"
 else
     log "using the cached environment ${venv}"

@@ -70,12 +70,16 @@ collect_stats() {
     local module=$1 config=$2 out=$3 fastspeech2=$4
     local logdir=${out}/logdir
     rm -rf "${logdir}" && mkdir -p "${logdir}"
-    split_keys data/train/wav.scp "${logdir}/train" "${nj}"
-    split_keys data/dev/wav.scp "${logdir}/dev" "${nj}"
+    # every job needs both train and dev utterances: no more jobs than either set has
+    local jobs=${nj} n_train n_dev
+    n_train=$(wc -l < data/train/wav.scp) n_dev=$(wc -l < data/dev/wav.scp)
+    [ "${n_train}" -ge "${jobs}" ] || jobs=${n_train}
+    [ "${n_dev}" -ge "${jobs}" ] || jobs=${n_dev}
+    split_keys data/train/wav.scp "${logdir}/train" "${jobs}"
+    split_keys data/dev/wav.scp "${logdir}/dev" "${jobs}"
     local extra=() pids=() n
     if [ "${fastspeech2}" = true ]; then extra=("${prosody_args[@]}"); fi
-    for n in $(seq "${nj}"); do
-        [ -s "${logdir}/train.${n}" ] && [ -s "${logdir}/dev.${n}" ] || continue
+    for n in $(seq "${jobs}"); do
         # shellcheck disable=SC2046
         python -m "${module}" --collect_stats true --write_collected_feats "${fastspeech2}" \
             --use_preprocessor true --config "${config}" --output_dir "${logdir}/stats.${n}" \

@@ -208,6 +208,11 @@ def mos_predictor(name: str) -> Optional[Callable[[np.ndarray, int], float]]:
     import torch
     import torchaudio
 
+    # tools/setup.sh keeps DistillMOS and transformers out of site-packages, where every
+    # ESPnet process would import transformers (see tools/mos-requirements.lock)
+    own_path = Path(sys.prefix) / "mos"
+    if own_path.is_dir() and str(own_path) not in sys.path:
+        sys.path.insert(0, str(own_path))
     try:
         import distillmos
     except ImportError:
