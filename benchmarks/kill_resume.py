@@ -57,7 +57,7 @@ MAX_EPOCH = 4
 SCHEDULE = {0: 40, 1: 20, 2: 10, 3: 0}  # a sparsity change at every epoch boundary
 
 
-def prepare(work: Path, num_utts: int) -> Path:
+def prepare(work: Path, num_utts: int, num_held_out: Optional[int] = None) -> Path:
     """A copy of the recipe with stages 1-5 done on a small generated corpus."""
     recipe = work / "sniper_tts1"
     if (recipe / "prepared").exists():
@@ -70,7 +70,8 @@ def prepare(work: Path, num_utts: int) -> Path:
     student.update(max_epoch=MAX_EPOCH)
     student["sniper_conf"].update(schedule=SCHEDULE, score_batches=3)
     (recipe / "student.yaml").write_text(yaml.safe_dump(student, sort_keys=False))
-    subprocess.run(stage_command(1, 5, "prepare") + ["--mini_num_utts", str(num_utts)],
+    held = ["--num_held_out", str(num_held_out)] if num_held_out else []
+    subprocess.run(stage_command(1, 5, "prepare") + ["--mini_num_utts", str(num_utts), *held],
                    cwd=recipe, check=True, env=single_thread_env())
     (recipe / "prepared").touch()
     return recipe
@@ -251,7 +252,7 @@ def run_trial(recipe: Path, index: int, kind: str, rng: random.Random,
     when, make_predicate = kill_plan(kind, rng, reference_seconds)
     first = Training(recipe, tag, ranks, config)
     hit = first.wait_until(make_predicate(first))
-    victim = rng.randrange(ranks)
+    victim = rng.randrange(ranks) if ranks > 1 else 0
     first.kill(victim)
     killed_after = time.time() - first.started
     result = {"trial": index, "kind": kind, "planned": when, "killed": hit,
@@ -291,8 +292,8 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=20)
     parser.add_argument("--num_utts", type=int, default=40, help="size of the corpus")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--work_dir", type=Path,
-                        default=Path(tempfile.gettempdir()) / "espnet_sniper_kill_resume")
+    parser.add_argument("--work_dir", type=Path, default=None,
+                        help="default: <tmp>/espnet_sniper_kill_resume[_ddp]")
     parser.add_argument("--ranks", type=int, default=1,
                         help="DDP processes (gloo, CPU); 1: the recipe's stage 6 as it is")
     parser.add_argument("--out", type=Path, default=None,
@@ -306,7 +307,11 @@ def main() -> None:
     args.out = args.out or RESULTS / ("kill_resume.json" if args.ranks == 1
                                       else "kill_resume_ddp.json")
 
-    recipe = prepare(args.work_dir, args.num_utts)
+    args.work_dir = args.work_dir or Path(tempfile.gettempdir()) / (
+        "espnet_sniper_kill_resume" + ("_ddp" if args.ranks > 1 else ""))
+    # DDP splits every batch over the ranks: a validation set of LJSpeech's share (one
+    # utterance of 40) cannot be split
+    recipe = prepare(args.work_dir, args.num_utts, 2 * args.ranks if args.ranks > 1 else None)
     config = None
     if args.ranks > 1:
         # the options of the recipe's own training, from a one-process run of stage 6

@@ -107,11 +107,17 @@ def test_stage_outputs(recipe_run):
 def test_rerunning_a_stage_alone_works(recipe_run):
     work, done = recipe_run
     assert done.returncode == 0
+    before = json.loads((work / "exp" / "e2e" / "results.json").read_text())
+    # again, taking the floor and baseline of the first scoring (--score_references)
     again = subprocess.run(["./run.sh", "--mini", "true", "--mini_num_utts", "24", "--stage", "8",
-                            "--stop_stage", "8", "--train_config", "student.yaml", "--tag", "e2e"],
+                            "--stop_stage", "8", "--train_config", "student.yaml", "--tag", "e2e",
+                            "--score_references", "exp/e2e/results.json"],
                            cwd=work, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stderr[-3000:]
     assert "stage 8: " in again.stderr and "stage 7: " not in again.stderr
+    after = json.loads((work / "exp" / "e2e" / "results.json").read_text())
+    assert after["references_reused_from"] == "exp/e2e/results.json"
+    assert after["summary"] == before["summary"]  # the same wavs score the same
 
 
 def test_a_rerun_of_stage_3_reuses_the_trained_aligner(recipe_run):
