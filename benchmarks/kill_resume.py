@@ -37,7 +37,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -48,6 +47,7 @@ from typing import Callable, Dict, List, Optional
 import torch
 import yaml
 
+from espnet2.train.distributed_utils import free_port
 from bench_common import REPO, RESULTS, copy_recipe, provenance, single_thread_env
 from espnet_sniper.fileio import atomic_write_text
 
@@ -125,7 +125,7 @@ class Training:
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)]
         else:
             self.log.parent.mkdir(parents=True, exist_ok=True)
-            port = _free_port()
+            port = free_port()
             cmd = [sys.executable, "-m", "espnet_sniper.bin.tts_train", "--config", str(config),
                    "--output_dir", f"exp/{tag}", "--ngpu", "0", "--multiprocessing_distributed",
                    "false", "--dist_backend", "gloo", "--resume", "true"]
@@ -182,12 +182,6 @@ def reloadable(config_yaml: Path) -> Dict:
 
     dests = {a.dest for a in SniperTTSTask.get_parser()._actions}
     return {k: v for k, v in yaml.safe_load(config_yaml.read_text()).items() if k in dests}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def final_weights(exp: Path) -> Dict[str, Dict[str, torch.Tensor]]:

@@ -4,12 +4,12 @@ Two real processes on the gloo backend, each scoring on its own batches.
 """
 
 import os
-import socket
 
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
+from espnet2.train.distributed_utils import free_port
 from espnet_sniper.masks import ScoreRanking, prunable_parameters
 from espnet_sniper.snip import snip_scores
 
@@ -44,12 +44,6 @@ def _worker(rank, port, out):
     dist.all_gather(gathered, flat)
     out[rank] = [g.tolist() for g in gathered]
     dist.destroy_process_group()
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_two_gloo_ranks_build_identical_masks_from_all_their_batches():

@@ -9,7 +9,6 @@ own cross-rank checks, which rank 0 reports.
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,18 +20,13 @@ import torch
 
 import tiny_tts_data as tiny
 from conftest import REPO
+from espnet2.train.distributed_utils import free_port
 from espnet_sniper.masks import ScoreRanking
 from espnet_sniper.state import SniperState
 
 SCHEDULE = {0: 50, 1: 25, 2: 0}
 DDP_ARGS = ("--ngpu", "0", "--multiprocessing_distributed", "false", "--dist_backend", "gloo",
             "--resume", "true")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class TwoRanks:
