@@ -23,6 +23,8 @@ key                           default     meaning
                                           random order of all prunable entries (seeded by
                                           ``tie_break_seed``), a control for SNIP itself
 ``tie_break_seed``            0           seed of the order among equal scores
+``prune_discriminator``       false       GAN TTS only: prune the discriminator too (the
+                                          generator is always prunable)
 ============================  ==========  ================================================
 
 ``sniper_dir`` and ``forward_mask`` of the reference are accepted and ignored with a
@@ -62,6 +64,7 @@ class SniperConfig:
     score_batches: Optional[int] = None
     tie_break_seed: int = 0
     scoring: str = "snip"
+    prune_discriminator: bool = False
 
     @property
     def ever_sparse(self) -> bool:
@@ -126,7 +129,7 @@ def parse_sniper_conf(conf: Optional[Mapping[str, Any]]) -> Optional[SniperConfi
     known = {
         "schedule", "decay", "max_param_sparsity", "exclude_params", "restore_init_values",
         "scale_lr_by_param", "scale_lr", "max_lr_scaling", "score_batches", "tie_break_seed",
-        "scoring",
+        "scoring", "prune_discriminator",
     }
     for key in conf:
         if key in IGNORED_REFERENCE_KEYS:
@@ -175,4 +178,5 @@ def parse_sniper_conf(conf: Optional[Mapping[str, Any]]) -> Optional[SniperConfi
         score_batches=_int_or_none(conf, "score_batches", 1),
         tie_break_seed=seed,
         scoring=scoring,
+        prune_discriminator=_bool(conf, "prune_discriminator", False),
     )

@@ -7,13 +7,17 @@ would lose more than ``max_param_sparsity`` % of its entries instead prunes only
 ``floor(cap/100 * n)`` lowest. Every mask therefore keeps "the top m entries of each tensor"
 for an m that only grows as p falls, which makes the masks nested, deterministic and
 exact in their counts; the seeded order also covers tensors whose scores are all equal
-(the reference's "random subset" case).
+(the reference's "random subset" case). The best-ranked entry of each slice that weight
+normalization divides by its norm is always kept (see weight_norm.py), which keeps that
+order's nesting: it only adds the same entries to every mask.
 """
 
 import math
-from typing import Dict, Mapping, Sequence
+from typing import Dict, Mapping, Optional, Sequence
 
 import torch
+
+from espnet_sniper import weight_norm
 
 Masks = Dict[str, torch.Tensor]
 
@@ -25,18 +29,23 @@ def is_prunable(name: str, exclude_params: Sequence[str]) -> bool:
 def prunable_parameters(
     model: torch.nn.Module, exclude_params: Sequence[str]
 ) -> Dict[str, torch.nn.Parameter]:
-    """Trainable parameters whose qualified name contains none of ``exclude_params``."""
+    """Trainable parameters whose qualified name contains none of ``exclude_params``,
+    except the magnitudes of weight-normalized layers (see weight_norm.py)."""
+    never = weight_norm.magnitudes(model)
     return {
         name: p
         for name, p in model.named_parameters()
-        if p.requires_grad and is_prunable(name, exclude_params)
+        if p.requires_grad and is_prunable(name, exclude_params) and name not in never
     }
 
 
 class ScoreRanking:
     """The total order of all prunable entries, from which masks at any sparsity follow."""
 
-    def __init__(self, scores: Mapping[str, torch.Tensor], tie_break_seed: int = 0):
+    def __init__(self, scores: Mapping[str, torch.Tensor], tie_break_seed: int = 0,
+                 kept_slices: Optional[Mapping[str, Optional[int]]] = None):
+        """``kept_slices``: tensors (name -> dim, None for the whole tensor) of which every
+        slice along dim keeps its best-ranked entry at any sparsity."""
         if not scores:
             raise ValueError("no prunable parameters to rank")
         self.names = list(scores)
@@ -61,6 +70,11 @@ class ScoreRanking:
             n = math.prod(self.shapes[name])
             self._ranks[name] = rank[offset : offset + n].view(self.shapes[name])
             offset += n
+        self._always_kept = {
+            name: _best_of_each_slice(self._ranks[name], dim)
+            for name, dim in (kept_slices or {}).items()
+            if name in self._ranks
+        }
 
     def masks(self, sparsity: float, max_param_sparsity: float = 100.0) -> Masks:
         """Boolean keep-masks (True = kept) at ``sparsity`` %, with the per-tensor cap."""
@@ -79,8 +93,20 @@ class ScoreRanking:
                 else:
                     cutoff = torch.kthvalue(ranks.reshape(-1), max_pruned).values
                     keep = ranks > cutoff
+            if name in self._always_kept:
+                keep = keep | self._always_kept[name]
             masks[name] = keep
         return masks
+
+
+def _best_of_each_slice(ranks: torch.Tensor, dim: Optional[int]) -> torch.Tensor:
+    """True at the best-ranked entry of each slice of ``ranks`` along ``dim``."""
+    front = ranks.reshape(1, -1) if dim is None else ranks.movedim(dim, 0)
+    flat = front.reshape(front.shape[0], -1)
+    best = torch.zeros(flat.shape, dtype=torch.bool)
+    best[torch.arange(flat.shape[0]), flat.argmax(dim=1)] = True
+    best = best.reshape(front.shape)
+    return best.reshape(ranks.shape) if dim is None else best.movedim(0, dim)
 
 
 class ScheduleMasks:

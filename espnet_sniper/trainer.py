@@ -1,368 +1,42 @@
-"""SniperTrainer: ESPnet's Trainer with SNIPER hooked into its optimizer step.
+"""SniperTrainer: ESPnet's Trainer (one loss, one optimizer) with SNIPER.
 
-It extends ``espnet2.train.trainer.Trainer`` only where ESPnet invites it to:
-``add_arguments`` (``--sniper_conf``), ``build_options``, ``run`` (prepare the SNIPER
-state and controller, then ESPnet's own loop), ``train_one_epoch`` (move along the
-schedule at the epoch boundary, then ESPnet's own epoch) and ``resume`` (survive a kill
-while ESPnet was saving; see checkpoint_recovery.py). Everything else, the loop, DDP,
-AMP, clipping, checkpoints, is ESPnet's, unchanged. Without ``sniper_conf``, or with a
-schedule that is never sparse, it trains to the same bits as stock ESPnet.
-
-Two trainer keys of the reference's patched ESPnet are accepted so that its configs train
-as they are: ``val_teacher_forcing: true`` is what stock ESPnet does (false, validation
-by free-running inference, cannot be done without replacing ESPnet's validation and is
-refused), and ``save_epochs`` keeps those epochs' models from ESPnet's n-best cleanup as
-hard links in ``<output_dir>/saved_epochs/``.
+Every trainable parameter not matched by ``exclude_params`` is prunable, and the model's
+training loss scores them all. The SNIPER machinery itself is in trainer_mixin.py.
 """
 
 import argparse
-import dataclasses
-import logging
-import os
-from pathlib import Path
-from typing import Dict, Iterator, Optional, Sequence
+from typing import Dict, List
 
 import torch
 
-from espnet2.train.distributed_utils import DistributedOption
-from espnet2.train.reporter import SubReporter
 from espnet2.train.trainer import Trainer, TrainerOptions
-from espnet2.utils.nested_dict_action import NestedDictAction
-from espnet2.utils.types import str2bool
-from espnet_sniper import checkpoint_recovery
-from espnet_sniper.config import SniperConfig, parse_sniper_conf
-from espnet_sniper.controller import SniperController
-from espnet_sniper.masks import ScoreRanking, prunable_parameters
-from espnet_sniper.rank_agreement import check_ranks_agree
-from espnet_sniper.snip import snip_scores
-from espnet_sniper.state import STATE_FILE, SniperState, SniperStateError
+from espnet_sniper.config import SniperConfig, SniperConfigError, parse_sniper_conf
+from espnet_sniper.masks import prunable_parameters
+from espnet_sniper.snip import ScoringTurn
+from espnet_sniper.trainer_mixin import SniperTrainerMixin, sniper_options
 
-# ESPnet's add_gradient_noise(duration=100, eta=1.0, scale_factor=0.55), as the trainer
-# calls it; SNIPER adds the same noise itself so that pruned entries get none.
-NOISE_DURATION, NOISE_ETA, NOISE_SCALE_FACTOR = 100, 1.0, 0.55
+SniperTrainerOptions = sniper_options(TrainerOptions)
 
 
-@dataclasses.dataclass
-class SniperTrainerOptions(TrainerOptions):
-    sniper_config: Optional[SniperConfig] = None
-    sniper_controller: Optional[SniperController] = None
-    save_epochs: Sequence[int] = ()
-
-
-class ReferenceTrainerKeyError(ValueError):
-    """A trainer key of the reference's patched ESPnet with a value we cannot honour."""
-
-
-def check_reference_trainer_keys(args: argparse.Namespace) -> None:
-    """Refuse, by name, what the reference's trainer keys ask and stock ESPnet cannot do."""
-    if getattr(args, "val_teacher_forcing", True) is not True:
-        raise ReferenceTrainerKeyError(
-            "val_teacher_forcing: false (validation by free-running inference) is a key of "
-            "the reference's patched ESPnet; stock ESPnet's validation always uses teacher "
-            "forcing. Set it to true or remove it."
-        )
-    bad = [e for e in getattr(args, "save_epochs", None) or [] if e < 1]
-    if bad:
-        raise ReferenceTrainerKeyError(
-            f"save_epochs: {bad} are not epochs (ESPnet counts epochs from 1)"
-        )
-
-
-def sniper_dir(output_dir: Path) -> Path:
-    return Path(output_dir) / "sniper"
-
-
-class SniperTrainer(Trainer):
-    @classmethod
-    def add_arguments(cls, parser: argparse.ArgumentParser):
-        group = parser.add_argument_group("SNIPER related")
-        group.add_argument(
-            "--sniper_conf",
-            action=NestedDictAction,
-            default=dict(),
-            help="SNIPER training: schedule (completed epochs -> sparsity %%), "
-            "max_param_sparsity, exclude_params, restore_init_values, scale_lr_by_param, "
-            "scale_lr, max_lr_scaling, score_batches, tie_break_seed, scoring. Empty: dense, "
-            "exactly as espnet2.bin.tts_train.",
-        )
-        group.add_argument(
-            "--val_teacher_forcing",
-            type=str2bool,
-            default=True,
-            help="Accepted for the reference implementation's configs: true is stock "
-            "ESPnet's validation; false is refused.",
-        )
-        group.add_argument(
-            "--save_epochs",
-            type=int,
-            nargs="*",
-            default=[],
-            help="Epochs whose models are kept (as <output_dir>/saved_epochs/<N>epoch.pth) "
-            "whatever keep_nbest_models removes.",
-        )
+class SniperTrainer(SniperTrainerMixin, Trainer):
+    options_class = SniperTrainerOptions
 
     @classmethod
-    def build_options(cls, args: argparse.Namespace) -> SniperTrainerOptions:
-        base = super().build_options(args)
-        return SniperTrainerOptions(
-            **{f.name: getattr(base, f.name) for f in dataclasses.fields(base)},
-            sniper_config=parse_sniper_conf(getattr(args, "sniper_conf", None)),
-            save_epochs=tuple(getattr(args, "save_epochs", None) or ()),
-        )
-
-    @classmethod
-    def run(
-        cls,
-        model,
-        optimizers,
-        schedulers,
-        train_iter_factory,
-        valid_iter_factory,
-        plot_attention_iter_factory,
-        trainer_options,
-        distributed_option: DistributedOption,
-    ) -> None:
-        config = getattr(trainer_options, "sniper_config", None)
-        controller = None
-        if config is not None and config.ever_sparse:
-            controller = cls._build_controller(
-                config, model, optimizers, train_iter_factory, trainer_options,
-                distributed_option,
-            )
-            trainer_options = cls.attach(trainer_options, controller)
-        try:
-            super().run(
-                model=model,
-                optimizers=optimizers,
-                schedulers=schedulers,
-                train_iter_factory=train_iter_factory,
-                valid_iter_factory=valid_iter_factory,
-                plot_attention_iter_factory=plot_attention_iter_factory,
-                trainer_options=trainer_options,
-                distributed_option=distributed_option,
-            )
-            if controller is not None and distributed_option.distributed:
-                check_ranks_agree("weights after training", model.state_dict())
-        finally:
-            if controller is not None:
-                controller.detach()
-        _keep_saved_epochs(trainer_options, up_to=trainer_options.max_epoch)
-
-    @classmethod
-    def resume(cls, checkpoint, model, reporter, *args, **kwargs) -> None:
-        source = checkpoint_recovery.resume_source(Path(checkpoint), _is_writer())
-        if source is None:
-            return
-        super().resume(source, model, reporter, *args, **kwargs)
-        if _is_writer():
-            checkpoint_recovery.repair_epoch_file(
-                Path(checkpoint).parent, reporter.get_epoch(), model.state_dict()
+    def check_args(cls, args: argparse.Namespace) -> None:
+        super().check_args(args)
+        config = parse_sniper_conf(args.sniper_conf)
+        if config is not None and config.prune_discriminator:
+            raise SniperConfigError(
+                "sniper_conf.prune_discriminator: this model has no discriminator; it is a "
+                "key for GAN TTS (espnet_sniper.bin.gan_tts_train): remove it"
             )
 
-    @staticmethod
-    def attach(
-        options: SniperTrainerOptions, controller: SniperController
-    ) -> SniperTrainerOptions:
-        """Options under which ``train_one_epoch`` drives ``controller``."""
-        # ESPnet would add gradient noise to pruned entries too; the controller adds it.
-        controller.set_gradient_noise(options.grad_noise)
-        return dataclasses.replace(options, grad_noise=False, sniper_controller=controller)
+    @classmethod
+    def prunable(cls, model: torch.nn.Module, config: SniperConfig) -> Dict[str, torch.nn.Parameter]:
+        return prunable_parameters(model, config.exclude_params)
 
     @classmethod
-    def train_one_epoch(
-        cls,
-        model: torch.nn.Module,
-        iterator,
-        optimizers: Sequence[torch.optim.Optimizer],
-        schedulers,
-        scaler,
-        reporter: SubReporter,
-        summary_writer,
-        options: TrainerOptions,
-        distributed_option: DistributedOption,
-    ) -> bool:
-        # Without an output directory (training driven outside Trainer.run) there is no
-        # checkpoint to keep a spare of.
-        if reporter.get_epoch() > 1 and options.output_dir is not None and _is_writer():
-            checkpoint_recovery.keep_spare(Path(options.output_dir))
-            # ESPnet removes the models of earlier epochs at this epoch's end
-            _keep_saved_epochs(options, up_to=reporter.get_epoch() - 1)
-        controller = getattr(options, "sniper_controller", None)
-        if controller is not None:
-            epoch = reporter.get_epoch()
-            schedule = controller.config.schedule
-            target = schedule.sparsity_for_epoch(epoch)
-            if controller.sparsity is None:
-                # First epoch of this process: a fresh run's weights were never masked; a
-                # resumed run's weights conform to the epoch the checkpoint ended.
-                conform = schedule.sparsity_for_epoch(epoch - 1) if epoch > 1 else None
-                controller.set_sparsity(target, weights_conform_to=conform)
-            elif target != controller.sparsity:
-                controller.set_sparsity(target, weights_conform_to=controller.sparsity)
-            iterator = _SniperIterator(iterator, controller, reporter, options.accum_grad, scaler)
-        return super().train_one_epoch(
-            model=model,
-            iterator=iterator,
-            optimizers=optimizers,
-            schedulers=schedulers,
-            scaler=scaler,
-            reporter=reporter,
-            summary_writer=summary_writer,
-            options=options,
-            distributed_option=distributed_option,
-        )
-
-    @classmethod
-    def _build_controller(
-        cls,
-        config: SniperConfig,
-        model: torch.nn.Module,
-        optimizers: Sequence[torch.optim.Optimizer],
-        train_iter_factory,
-        options: TrainerOptions,
-        distributed_option: DistributedOption,
-    ) -> SniperController:
-        output_dir = Path(options.output_dir)
-        path = sniper_dir(output_dir) / STATE_FILE
-        device = "cuda" if options.ngpu > 0 else "cpu"
-        params = prunable_parameters(model, config.exclude_params)
-        meta = {
-            "params": {name: list(p.shape) for name, p in params.items()},
-            "sniper_config": _describe(config),
-        }
-        resuming = options.resume and (output_dir / "checkpoint.pth").exists()
-        if path.exists():
-            state = SniperState.load(path, device)
-            state.check_matches(path, meta)
-            if not resuming:
-                _check_initial_weights(path, state, params)
-            logging.info(f"SNIPER: using the scores and initial values in {path}")
-        elif resuming:
-            raise SniperStateError(
-                f"{output_dir / 'checkpoint.pth'} exists but {path} does not: this run's "
-                f"masks cannot be known. Restore {path}, or start the run again in a new "
-                f"output directory."
-            )
-        else:
-            scores = cls._score(config, model, params, train_iter_factory, device,
-                                distributed_option)
-            init_values = {n: p.detach().clone() for n, p in params.items()}
-            state = SniperState(scores=scores, init_values=init_values, meta=meta)
-            if not distributed_option.distributed or distributed_option.dist_rank == 0:
-                state.save(path)
-                logging.info(f"SNIPER: saved scores and initial values to {path}")
-            if distributed_option.distributed:
-                torch.distributed.barrier()
-        ranking = ScoreRanking(state.scores, config.tie_break_seed)
-        return SniperController(
-            config, params, ranking, state.init_values, optimizers,
-            distributed=distributed_option.distributed,
-        )
-
-    @staticmethod
-    def _score(config: SniperConfig, model: torch.nn.Module,
-               params: Dict[str, torch.nn.Parameter], train_iter_factory, device: str,
-               distributed_option: DistributedOption) -> Dict[str, torch.Tensor]:
-        if config.scoring == "random":
-            # equal scores: the ranking's seeded tie-break order alone makes the masks
-            logging.info(f"SNIPER: random masks (seeded order, tie_break_seed "
-                         f"{config.tie_break_seed}) instead of SNIP scores")
-            return {name: torch.zeros_like(p, device="cpu") for name, p in params.items()}
-        logging.info(
-            f"SNIP scoring over {config.score_batches or 'all'} batches of epoch 1 "
-            f"({sum(p.numel() for p in params.values())} prunable entries)"
-        )
-        return snip_scores(
-            model,
-            params,
-            train_iter_factory.build_iter(1),
-            num_batches=config.score_batches,
-            device=device,
-            distributed=distributed_option.distributed,
-        )
-
-
-def _is_writer() -> bool:
-    """Whether this process writes the run's files (rank 0, or the only process)."""
-    dist = torch.distributed
-    return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
-
-
-def _keep_saved_epochs(options: TrainerOptions, up_to: int) -> None:
-    """Hard-link the models of ``save_epochs`` (<= up_to) into <output_dir>/saved_epochs."""
-    epochs = [e for e in getattr(options, "save_epochs", ()) if e <= up_to]
-    if not epochs or options.output_dir is None or not _is_writer():
-        return
-    output_dir = Path(options.output_dir)
-    kept = output_dir / "saved_epochs"
-    for epoch in epochs:
-        source, target = output_dir / f"{epoch}epoch.pth", kept / f"{epoch}epoch.pth"
-        if target.exists() or not source.exists():
-            continue
-        kept.mkdir(exist_ok=True)
-        tmp = kept / f".{epoch}epoch.pth.tmp"
-        tmp.unlink(missing_ok=True)
-        os.link(source, tmp)
-        tmp.replace(target)
-        logging.info(f"save_epochs: kept {target}")
-
-
-def _describe(config: SniperConfig) -> Dict:
-    """The config as plain data, for the state's record of what it was made with."""
-    described = dataclasses.asdict(config)
-    described["schedule"] = config.schedule.points
-    described["exclude_params"] = list(config.exclude_params)
-    return described
-
-
-def _check_initial_weights(
-    path: Path, state: SniperState, params: Dict[str, torch.nn.Parameter]
-) -> None:
-    for name, p in params.items():
-        if not torch.equal(state.init_values[name].to(p.device), p.detach()):
-            raise SniperStateError(
-                f"{path} holds initial values for {name} that differ from this run's "
-                f"initial weights (another seed or model config?). Its scores do not belong "
-                f"to this model: use a new output directory, or delete {path.parent} to score "
-                f"again."
-            )
-
-
-class _SniperIterator:
-    """ESPnet's training iterator, reporting SNIPER's numbers on every iteration and
-    arming the gradient masking and noise for the iterations that end an accumulation
-    window."""
-
-    def __init__(self, iterator, controller, reporter, accum_grad, scaler):
-        self.iterator = iterator
-        self.controller = controller
-        self.reporter = reporter
-        self.accum_grad = accum_grad
-        self.scaler = scaler
-
-    def __len__(self) -> int:
-        return len(self.iterator)
-
-    def __iter__(self) -> Iterator:
-        stats = self.controller.stats()
-        self.controller.audit_next_step = True
-        for iiter, item in enumerate(self.iterator, 1):
-            self.reporter.register(stats)
-            # ESPnet steps on every accum_grad-th iteration
-            self.controller.window_ends = iiter % self.accum_grad == 0
-            if self.controller.noise_enabled:
-                self.controller.noise_std = (
-                    self._noise_std() if self.controller.window_ends else None
-                )
-            yield item
-        self.controller.noise_std = None
-        if not self.controller.window_ends:
-            # an unfinished window's gradients stay for the next epoch's first step
-            self.controller.mask_gradients()
-        self.controller.window_ends = True
-
-    def _noise_std(self) -> float:
-        interval = self.reporter.get_total_count() // NOISE_DURATION + 1
-        sigma = NOISE_ETA / interval**NOISE_SCALE_FACTOR
-        # The hook runs before AMP unscales the gradients.
-        return sigma * (float(self.scaler.get_scale()) if self.scaler is not None else 1.0)
+    def scoring_turns(
+        cls, params: Dict[str, torch.nn.Parameter], options: TrainerOptions
+    ) -> List[ScoringTurn]:
+        return [ScoringTurn(tuple(params))]

@@ -51,6 +51,38 @@ TACOTRON2 = {
     "postnet_chans": 16, "reduction_factor": 2, "use_guided_attn_loss": False,
 }
 
+# A tiny JETS: every part as small as ESPnet allows, a HiFi-GAN generator upsampling by the
+# hop (8 * 8 * 2 * 2 = 256) and one scale and one period discriminator.
+TINY_CHANNELS = {"channels": 4, "max_downsample_channels": 8, "bias": True,
+                 "use_weight_norm": True, "use_spectral_norm": False}
+JETS = {
+    "generator_type": "jets_generator",
+    "generator_params": {
+        **{k: v for k, v in FASTSPEECH2.items() if not k.startswith("postnet")},
+        "generator_out_channels": 1, "generator_channels": 16,
+        "generator_upsample_scales": [8, 8, 2, 2],
+        "generator_upsample_kernel_sizes": [16, 16, 4, 4],
+        "generator_resblock_kernel_sizes": [3], "generator_resblock_dilations": [[1]],
+        "generator_use_additional_convs": False, "generator_use_weight_norm": True,
+        "segment_size": 8,
+    },
+    "discriminator_type": "hifigan_multi_scale_multi_period_discriminator",
+    "discriminator_params": {
+        "scales": 1,
+        "scale_discriminator_params": {
+            "in_channels": 1, "out_channels": 1, "kernel_sizes": [15, 41, 5, 3],
+            "max_groups": 4, "downsample_scales": [4, 4], **TINY_CHANNELS,
+        },
+        "periods": [2],
+        "period_discriminator_params": {
+            "in_channels": 1, "out_channels": 1, "kernel_sizes": [5, 3],
+            "downsample_scales": [3, 3], **TINY_CHANNELS,
+        },
+    },
+    "mel_loss_params": {"fs": FS, "n_fft": N_FFT, "hop_length": HOP, "n_mels": 20},
+    "sampling_rate": FS,
+}
+
 
 def n_frames(n_samples: int) -> int:
     """Frames of ESPnet's STFT (center=True) for ``n_samples`` samples."""
@@ -112,7 +144,7 @@ def write_config(path: Path, model: str = "fastspeech2", **overrides) -> Path:
     feats = {"fs": FS, "n_fft": N_FFT, "hop_length": HOP, "n_mels": 20}
     config = {
         "tts": model,
-        "tts_conf": dict(FASTSPEECH2 if model == "fastspeech2" else TACOTRON2),
+        "tts_conf": dict({"fastspeech2": FASTSPEECH2, "tacotron2": TACOTRON2, "jets": JETS}[model]),
         "feats_extract": "fbank",
         "feats_extract_conf": feats,
         "normalize": None,
@@ -134,7 +166,15 @@ def write_config(path: Path, model: str = "fastspeech2", **overrides) -> Path:
         "cleaner": None,
         "g2p": None,
     }
-    if model == "fastspeech2":
+    if model == "jets":
+        # ESPnet's LJSpeech JETS trains both parts with AdamW and decays them per step
+        gan = {"optim_conf": {"lr": 0.002, "betas": [0.8, 0.99], "weight_decay": 0.0},
+               "scheduler": "exponentiallr", "scheduler_conf": {"gamma": 0.999}}
+        config.update(optim="adamw", optim2="adamw", scheduler2="exponentiallr",
+                      optim2_conf=gan["optim_conf"], scheduler2_conf=gan["scheduler_conf"],
+                      generator_first=True, best_model_criterion=[["valid", "text2mel_loss", "min"]],
+                      **gan)
+    if model in ("fastspeech2", "jets"):
         pitch = {"fs": FS, "n_fft": N_FFT, "hop_length": HOP, "f0max": 400, "f0min": 80,
                  "reduction_factor": 1}
         config.update(
@@ -144,6 +184,10 @@ def write_config(path: Path, model: str = "fastspeech2", **overrides) -> Path:
                                  "reduction_factor": 1},
             energy_normalize=None,
         )
+    if model == "jets":
+        # JETS aligns by itself: frame-level pitch and energy, no durations given
+        for key in ("pitch_extract_conf", "energy_extract_conf"):
+            config[key]["use_token_averaged_" + ("f0" if "pitch" in key else "energy")] = False
     config.update(overrides)
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path

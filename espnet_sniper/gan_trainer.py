@@ -1,0 +1,80 @@
+"""SniperGANTrainer: ESPnet's GANTrainer (VITS, JETS, ...) with SNIPER.
+
+What is prunable: the generator's parameters (what synthesis keeps), minus
+``exclude_params``; the discriminator's too with ``prune_discriminator: true``. The
+HiFi-GAN parts hold weight-normalized convolutions, ``weight = weight_g * weight_v /
+|weight_v|``: SNIPER prunes ``weight_v``, where a zero is a zero of the effective weight,
+and never prunes ``weight_g``: it is one magnitude per output channel, pruning it would
+silence whole channels, and its SNIP score would compete with per-entry ones.
+
+SNIP scores: at initialization, each batch of the scoring passes through the two turns
+of a training iteration, in the trainer's order (``generator_first``): the generator's
+training loss (mel, adversarial and feature matching through the initial discriminator,
+variance and alignment losses for JETS) scores the generator's parameters, the
+discriminator's loss the discriminator's.
+
+Masks and learning-rate factors follow the optimizer that steps: ``optimizers[0]`` owns
+the generator, ``optimizers[1]`` the discriminator (``GANTTSTask.build_optimizers``);
+SNIPER hooks only the optimizers that own prunable parameters, so by default it never
+masks, rescales or resets the discriminator's weights or its optimizer's state. A
+generator turn's backward also reaches the discriminator: those gradients are ESPnet's
+business (it zeroes them after the turn); the pruned generator entries' gradients are
+zeroed as they are accumulated, before ESPnet's clipping norm sees them. ESPnet's GAN
+trainer has no gradient accumulation and no gradient noise.
+"""
+
+import argparse
+from typing import Dict, List
+
+import torch
+
+from espnet2.train.gan_trainer import GANTrainer, GANTrainerOptions
+from espnet_sniper.config import SniperConfig, SniperConfigError, parse_sniper_conf
+from espnet_sniper.masks import prunable_parameters
+from espnet_sniper.snip import ScoringTurn
+from espnet_sniper.trainer_mixin import SniperTrainerMixin, sniper_options
+
+SniperGANTrainerOptions = sniper_options(GANTrainerOptions)
+
+GENERATOR, DISCRIMINATOR = "tts.generator.", "tts.discriminator."
+WEIGHT_NORM_MAGNITUDE = ".weight_g"
+
+
+class SniperGANTrainer(SniperTrainerMixin, GANTrainer):
+    options_class = SniperGANTrainerOptions
+
+    @classmethod
+    def check_args(cls, args: argparse.Namespace) -> None:
+        super().check_args(args)
+        # GANTrainer refuses both only when its first epoch starts, after SNIP scoring
+        if parse_sniper_conf(args.sniper_conf) is not None:
+            if args.accum_grad > 1:
+                raise SniperConfigError(
+                    f"accum_grad: {args.accum_grad}: ESPnet's GAN trainer has no gradient "
+                    f"accumulation; set accum_grad: 1"
+                )
+            if args.grad_noise:
+                raise SniperConfigError(
+                    "grad_noise: true: ESPnet's GAN trainer has no gradient noise; remove it"
+                )
+
+    @classmethod
+    def prunable(cls, model: torch.nn.Module, config: SniperConfig) -> Dict[str, torch.nn.Parameter]:
+        parts = (GENERATOR, DISCRIMINATOR) if config.prune_discriminator else (GENERATOR,)
+        return {
+            name: p
+            for name, p in prunable_parameters(model, config.exclude_params).items()
+            if name.startswith(parts) and not name.endswith(WEIGHT_NORM_MAGNITUDE)
+        }
+
+    @classmethod
+    def scoring_turns(
+        cls, params: Dict[str, torch.nn.Parameter], options: GANTrainerOptions
+    ) -> List[ScoringTurn]:
+        generator = ScoringTurn(
+            tuple(n for n in params if n.startswith(GENERATOR)), {"forward_generator": True}
+        )
+        discriminator = ScoringTurn(
+            tuple(n for n in params if n.startswith(DISCRIMINATOR)), {"forward_generator": False}
+        )
+        return [generator, discriminator] if options.generator_first else [discriminator, generator]
