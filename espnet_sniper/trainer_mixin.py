@@ -287,15 +287,8 @@ class SniperTrainerMixin:
                 torch.distributed.barrier()
         ranking = ScoreRanking(state.scores, config.tie_break_seed,
                                kept_slices=weight_norm.direction_slices(model))
-        # Masks and learning-rate factors follow the optimizers that own prunable
-        # parameters; any other optimizer (a GAN's discriminator's) is left alone.
-        prunable = set(params.values())
-        owners = [
-            opt for opt in optimizers
-            if any(p in prunable for g in opt.param_groups for p in g["params"])
-        ]
         return SniperController(
-            config, params, ranking, state.init_values, owners,
+            config, params, ranking, state.init_values, owning_optimizers(optimizers, params),
             distributed=distributed_option.distributed,
         )
 
@@ -322,6 +315,18 @@ class SniperTrainerMixin:
             distributed=distributed_option.distributed,
             turns=cls.scoring_turns(params, options),
         )
+
+
+def owning_optimizers(
+    optimizers: Sequence[torch.optim.Optimizer], params: Dict[str, torch.nn.Parameter]
+) -> List[torch.optim.Optimizer]:
+    """The optimizers that step some of ``params``: masks and learning-rate factors follow
+    them, and any other optimizer (a GAN's discriminator's, by default) is left alone."""
+    prunable = set(params.values())
+    return [
+        opt for opt in optimizers
+        if any(p in prunable for g in opt.param_groups for p in g["params"])
+    ]
 
 
 def _is_writer() -> bool:

@@ -99,3 +99,29 @@ def test_schedule_masks_equal_the_ranking_masks_at_every_scheduled_sparsity(
     unscheduled = next(v for v in (1.2345, 2.3456, 3.4567) if v not in sparsities)
     with pytest.raises(ValueError, match="not one of the schedule's"):
         compact.masks(unscheduled)
+
+
+@settings(max_examples=40, deadline=None)
+@given(shapes, st.integers(0, 10**6), st.booleans(),
+       st.lists(st.floats(0, 99.9), min_size=2, max_size=4), st.sampled_from([0, 1, None]))
+def test_kept_slices_keep_their_best_entry_and_stay_nested(shape_list, seed, ties, sparsities,
+                                                           dim):
+    scores = make_scores(shape_list, seed, ties)
+    kept = {name: dim for name in list(scores)[::2]}  # weight-normalized, every other one
+    plain = ScoreRanking(scores, tie_break_seed=seed % 7)
+    ranking = ScoreRanking(scores, tie_break_seed=seed % 7, kept_slices=kept)
+    previous = None
+    for p in sorted(sparsities, reverse=True):
+        masks, unprotected = ranking.masks(p), plain.masks(p)
+        for name, m in masks.items():
+            if name in kept:
+                slices = m.reshape(1, -1) if dim is None else m.movedim(dim, 0).flatten(1)
+                assert slices.any(dim=1).all()
+                # only whole-pruned slices differ, by one entry each
+                extra = m & ~unprotected[name]
+                assert int(extra.sum()) <= slices.shape[0]
+            else:
+                assert torch.equal(m, unprotected[name])
+            if previous is not None:
+                assert bool((previous[name] & ~m).sum() == 0)
+        previous = masks
