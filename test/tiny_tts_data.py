@@ -172,7 +172,7 @@ def write_config(path: Path, model: str = "fastspeech2", **overrides) -> Path:
                "scheduler": "exponentiallr", "scheduler_conf": {"gamma": 0.999}}
         config.update(optim="adamw", optim2="adamw", scheduler2="exponentiallr",
                       optim2_conf=gan["optim_conf"], scheduler2_conf=gan["scheduler_conf"],
-                      generator_first=True, best_model_criterion=[["valid", "text2mel_loss", "min"]],
+                      generator_first=True, best_model_criterion=[["valid", "generator_g_mel_loss", "min"]],
                       **gan)
     if model in ("fastspeech2", "jets"):
         pitch = {"fs": FS, "n_fft": N_FFT, "hop_length": HOP, "f0max": 400, "f0min": 80,
