@@ -1,22 +1,26 @@
 #!/usr/bin/env bash
-# SNIPER training of FastSpeech2 on LJSpeech (or any corpus in LJSpeech's layout), from
-# the corpus to an ESPnet model-zoo package.
+# SNIPER training of FastSpeech2 (or JETS) on LJSpeech (or any corpus in LJSpeech's
+# layout), from the corpus to an ESPnet model-zoo package.
 #
 #   ./run.sh                                   # everything, on LJSpeech (downloaded if missing)
 #   ./run.sh --mini true                       # everything, on the generated mini corpus, CPU
 #   ./run.sh --mini true --db_root /my/corpus  # the CPU configs on a corpus of your own
 #   ./run.sh --stage 6 --stop_stage 6 --train_config conf/train_fastspeech2.yaml
+#   ./run.sh --mini true --train_config conf/train_sniper_jets.yaml   # JETS (GAN TTS)
 #   ./run.sh --help                            # every option with its default
 #
 # Stages:
 #   1 data         download LJSpeech (or generate the mini corpus) -> data/{train,dev,eval}
 #   2 validation   check every wav and transcript; phoneme token list
 #   3 aligner      forward-sum aligner: trained, then every set aligned (Viterbi);
-#                  or the Tacotron2 teacher: trained or fetched
+#                  or the Tacotron2 teacher: trained or fetched (JETS: skipped)
 #   4 alignment    the teacher's durations (teacher-forced decoding); either's checked
+#                  (JETS: skipped, it learns its own alignment)
 #   5 statistics   feature, pitch and energy statistics
-#   6 training     FastSpeech2 with SNIPER (--train_config)
-#   7 synthesis    the eval set, Griffin-Lim (seeded) or --vocoder_tag
+#   6 training     FastSpeech2 (or JETS, through ESPnet's GAN trainer) with SNIPER
+#                  (--train_config)
+#   7 synthesis    the eval set, Griffin-Lim (seeded) or --vocoder_tag (JETS: its own
+#                  generator's waveforms)
 #   8 scoring      log-mel distance, MCD, F0, length, MOS, each beside its floor and a
 #                  no-skill baseline -> exp/<tag>/RESULTS.md, results.json, mels.png
 #   9 packing      model-zoo zip, checked by unpacking and synthesizing in stock ESPnet
@@ -71,11 +75,14 @@ allow_poor_durations=false  # true: go on when durations place words no better t
                          # equal shares per token (measured where word onsets are known)
 # training
 train_config=conf/train_sniper.yaml
+tts_task=                # tts (FastSpeech2) or gan_tts (JETS); default: gan_tts for a
+                         # config with tts: jets, tts otherwise
 tag=                     # experiment name (default: from the config's file name)
 seed=                    # seed of the aligner and of training (default: the configs')
 # synthesis, scoring, packing
 decode_config=conf/decode.yaml
-inference_model=valid.loss.ave.pth
+inference_model=         # default valid.loss.ave.pth; GAN TTS: train.total_count.ave.pth
+                         # (the last epochs averaged, as ESPnet's JETS recipe)
 vocoder_tag=             # a model-zoo vocoder (needs network); default Griffin-Lim
 mos=distillmos           # no-reference MOS predictor of stage 8 (none: skip it)
 score_references=        # results.json of an earlier stage 8 on the same eval set: its
@@ -129,6 +136,26 @@ case ${teacher_durations} in
     mas|argmax) ;;
     *) die "--teacher_durations must be mas or argmax, got ${teacher_durations}" ;;
 esac
+model_type=$(sed -n 's/^tts: *\([A-Za-z0-9_]*\).*/\1/p' "${train_config}")
+[ -n "${model_type}" ] || die "${train_config} has no top-level 'tts:' key: is it a TTS training config?"
+if [ -z "${tts_task}" ]; then
+    tts_task=tts
+    [ "${model_type}" != jets ] || tts_task=gan_tts
+fi
+case ${tts_task} in
+    tts) : "${inference_model:=valid.loss.ave.pth}" ;;
+    gan_tts)
+        [ "${model_type}" = jets ] || die "--tts_task gan_tts: the recipe trains JETS (tts: jets), ${train_config} has tts: ${model_type}"
+        [ "${feats_type}" = raw ] || die "JETS trains on waveforms: --feats_type must be raw"
+        [ -z "${vocoder_tag}" ] || die "JETS makes its own waveforms: --vocoder_tag is for FastSpeech2"
+        : "${inference_model:=train.total_count.ave.pth}" ;;
+    *) die "--tts_task must be tts or gan_tts, got ${tts_task}" ;;
+esac
+train_module=espnet_sniper.bin.${tts_task}_train
+# what the statistics and training stages feed the model: FastSpeech2 reads durations and
+# the pitch and energy of the statistics stage, JETS computes them from the waveforms
+feeds=fastspeech2
+[ "${tts_task}" = tts ] || feeds=jets
 
 token_list=data/token_list/${g2p}/tokens.txt
 teacher_dir=exp/teacher_$(basename "${teacher_config}" .yaml)
@@ -137,7 +164,7 @@ if [ -n "${teacher_model_tag}" ]; then
 fi
 aligner_dir=exp/aligner_$(basename "${aligner_config}" .yaml)
 [ "${aligner}" = forward_sum ] || aligner_dir=${teacher_dir}
-fs2_stats_dir=exp/fastspeech2_stats_${feats_type}
+stats_dir=exp/${model_type}_stats_${feats_type}
 expdir=exp/${tag}
 fbank_args=(--feats_extract fbank --feats_extract_conf "fs=${fs}" --feats_extract_conf "n_fft=${n_fft}"
     --feats_extract_conf "hop_length=${n_shift}" --feats_extract_conf "win_length=${win_length}"
@@ -179,7 +206,9 @@ if stage_on 2; then
 fi
 
 if stage_on 3; then
-    if [ "${aligner}" = forward_sum ]; then
+    if [ "${tts_task}" = gan_tts ]; then
+        log "stage 3: aligner: skipped (${model_type} learns its own alignment)"
+    elif [ "${aligner}" = forward_sum ]; then
         log "stage 3: aligner: forward-sum aligner trained on data/train, aligning every set -> ${aligner_dir}"
         python local/forward_sum_align.py --config "${aligner_config}" --train_dir data/train \
             --data_dirs data/{train,dev,eval} --token_list "${token_list}" \
@@ -192,15 +221,17 @@ if stage_on 3; then
         python local/fetch_pretrained.py --tag "${teacher_model_tag}" --out_dir "${teacher_dir}"
     else
         log "stage 3: aligner: statistics, then Tacotron2 teacher training -> ${teacher_dir}"
-        collect_stats espnet2.bin.tts_train "${teacher_config}" "${teacher_dir}/stats" false
+        collect_stats espnet2.bin.tts_train "${teacher_config}" "${teacher_dir}/stats" teacher
         run_training espnet2.bin.tts_train "${teacher_config}" "${teacher_dir}" \
-            "${teacher_dir}/stats" false
+            "${teacher_dir}/stats" teacher
         ln -sfn "$(basename "$(readlink -f "${teacher_dir}/valid.loss.best.pth")")" \
             "${teacher_dir}/teacher.pth"
     fi
 fi
 
-if stage_on 4; then
+if stage_on 4 && [ "${tts_task}" = gan_tts ]; then
+    log "stage 4: alignment: skipped (${model_type} learns its own alignment)"
+elif stage_on 4; then
     log "stage 4: alignment: ${aligner} durations, checked -> data/*/durations"
     if [ "${aligner}" = tacotron2 ]; then
         for dset in train dev eval; do
@@ -220,22 +251,22 @@ if stage_on 4; then
 fi
 
 if stage_on 5; then
-    log "stage 5: statistics: features, pitch and energy (${feats_type}) -> ${fs2_stats_dir}"
-    collect_stats espnet_sniper.bin.tts_train "${train_config}" "${fs2_stats_dir}" true
+    log "stage 5: statistics: features, pitch and energy (${feats_type}) -> ${stats_dir}"
+    collect_stats "${train_module}" "${train_config}" "${stats_dir}" "${feeds}"
     if [ "${feats_type}" = fbank ]; then
-        python local/dump_feats.py --feats_scp "${fs2_stats_dir}/train/collect_feats/feats.scp" \
+        python local/dump_feats.py --feats_scp "${stats_dir}/train/collect_feats/feats.scp" \
             --out_dir dump/fbank/train
-        python local/dump_feats.py --feats_scp "${fs2_stats_dir}/valid/collect_feats/feats.scp" \
+        python local/dump_feats.py --feats_scp "${stats_dir}/valid/collect_feats/feats.scp" \
             --out_dir dump/fbank/dev
     fi
 fi
 
 if stage_on 6; then
     log "stage 6: training: ${train_config} -> ${expdir}"
-    [ -f "${fs2_stats_dir}/train/feats_stats.npz" ] || die "run stage 5 first"
+    [ -f "${stats_dir}/train/feats_stats.npz" ] || die "run stage 5 first"
     [ "${feats_type}" = raw ] || [ -f dump/fbank/dev/feats.scp ] \
         || die "no feature dump for --feats_type ${feats_type}: run stage 5 with it first"
-    run_training espnet_sniper.bin.tts_train "${train_config}" "${expdir}" "${fs2_stats_dir}" true \
+    run_training "${train_module}" "${train_config}" "${expdir}" "${stats_dir}" "${feeds}" \
         ${seed:+--seed "${seed}"}
 fi
 
@@ -248,11 +279,13 @@ if stage_on 7; then
     vocoder_args=(--vocoder_config "${expdir}/griffin_lim.yaml")
     if [ -n "${vocoder_tag}" ]; then
         vocoder_args=(--vocoder_tag "${vocoder_tag}")
+    elif [ "${tts_task}" = gan_tts ]; then
+        vocoder_args=()  # the generator's waveforms; Griffin-Lim's parameters serve scoring
     fi
     decode_sets data/eval "${expdir}/decode_eval" \
         --model_file "${expdir}/${inference_model}" --train_config "${expdir}/config.yaml" \
         --config "${decode_config}" "${vocoder_args[@]}"
-    if [ -z "${vocoder_tag}" ]; then
+    if [ -z "${vocoder_tag}" ] && [ "${tts_task}" = tts ]; then
         # ESPnet's Griffin-Lim draws its phases from fresh entropy: vocode again, seeded,
         # so that stage 8 scores the same wavs on every run
         python local/griffin_lim.py --feats_scp "${expdir}/decode_eval/denorm_feats.scp" \
@@ -262,8 +295,11 @@ fi
 
 if stage_on 8; then
     log "stage 8: scoring: ${expdir}/decode_eval against the recordings, with floor and baseline"
+    feats_args=()  # the model's features before the vocoder, where it has both
+    [ ! -s "${expdir}/decode_eval/denorm_feats.scp" ] \
+        || feats_args=(--gen_feats_scp "${expdir}/decode_eval/denorm_feats.scp")
     python local/score.py --ref_wav_scp data/eval/wav.scp --gen_wav_dir "${expdir}/decode_eval/wav" \
-        --gen_feats_scp "${expdir}/decode_eval/denorm_feats.scp" \
+        "${feats_args[@]}" \
         --vocoder_config "${expdir}/griffin_lim.yaml" --f0min "${f0min}" --f0max "${f0max}" \
         --mos "${mos}" ${score_references:+--reuse_references "${score_references}"} \
         --out_dir "${expdir}"
@@ -281,13 +317,14 @@ if stage_on 9; then
     python -m espnet2.bin.pack tts --train_config "${expdir}/config.yaml" \
         --model_file "${expdir}/${inference_model}" --option "${expdir}/README.md" \
         --option "${expdir}/RESULTS.md" --option "${expdir}/results.json" \
-        --option "${fs2_stats_dir}/train/feats_stats.npz" \
-        --option "${fs2_stats_dir}/train/pitch_stats.npz" \
-        --option "${fs2_stats_dir}/train/energy_stats.npz" --option "${expdir}/griffin_lim.yaml" \
+        --option "${stats_dir}/train/feats_stats.npz" \
+        --option "${stats_dir}/train/pitch_stats.npz" \
+        --option "${stats_dir}/train/energy_stats.npz" --option "${expdir}/griffin_lim.yaml" \
         --outpath "${expdir}/packed/${tag}.partial.zip"
     mv "${expdir}/packed/${tag}.partial.zip" "${expdir}/packed/${tag}.zip"
-    python local/check_package.py --zip "${expdir}/packed/${tag}.zip" \
-        --vocoder_config "${expdir}/griffin_lim.yaml"
+    vocoder_args=(--vocoder_config "${expdir}/griffin_lim.yaml")
+    [ "${tts_task}" = tts ] || vocoder_args=()
+    python local/check_package.py --zip "${expdir}/packed/${tag}.zip" "${vocoder_args[@]}"
 fi
 
 if stage_on 10; then

@@ -64,10 +64,17 @@ _data_args() {
     fi
 }
 
-# collect_stats MODULE CONFIG OUT_DIR FASTSPEECH2: ESPnet's --collect_stats over nj jobs,
+# What a model is fed (FEEDS): teacher (text and waveforms), fastspeech2 (also durations,
+# and the pitch and energy the statistics stage writes), jets (pitch and energy computed
+# from the waveforms as it trains).
+_durations() { if [ "$1" = fastspeech2 ]; then echo true; else echo false; fi; }
+
+# collect_stats MODULE CONFIG OUT_DIR FEEDS: ESPnet's --collect_stats over nj jobs,
 # aggregated into OUT_DIR/{train,valid}, with the shape files the training reads.
 collect_stats() {
-    local module=$1 config=$2 out=$3 fastspeech2=$4
+    local module=$1 config=$2 out=$3 feeds=$4
+    local durations
+    durations=$(_durations "${feeds}")
     local logdir=${out}/logdir
     rm -rf "${logdir}" && mkdir -p "${logdir}"
     # every job needs both train and dev utterances: no more jobs than either set has
@@ -78,14 +85,14 @@ collect_stats() {
     split_keys data/train/wav.scp "${logdir}/train" "${jobs}"
     split_keys data/dev/wav.scp "${logdir}/dev" "${jobs}"
     local extra=() pids=() n
-    if [ "${fastspeech2}" = true ]; then extra=("${prosody_args[@]}"); fi
+    if [ "${feeds}" != teacher ]; then extra=("${prosody_args[@]}"); fi
     for n in $(seq "${jobs}"); do
         # shellcheck disable=SC2046
-        python -m "${module}" --collect_stats true --write_collected_feats "${fastspeech2}" \
+        python -m "${module}" --collect_stats true --write_collected_feats "${durations}" \
             --use_preprocessor true --config "${config}" --output_dir "${logdir}/stats.${n}" \
             --ngpu 0 --normalize none --pitch_normalize none --energy_normalize none \
             "${text_args[@]}" "${fbank_args[@]}" "${extra[@]}" \
-            $(_data_args train train "${fastspeech2}") $(_data_args dev valid "${fastspeech2}") \
+            $(_data_args train train "${durations}") $(_data_args dev valid "${durations}") \
             --train_shape_file "${logdir}/train.${n}" --valid_shape_file "${logdir}/dev.${n}" \
             > "${logdir}/stats.${n}.log" 2>&1 &
         pids+=($!)
@@ -101,21 +108,25 @@ collect_stats() {
     done
 }
 
-# run_training MODULE CONFIG OUT_DIR STATS_DIR FASTSPEECH2 [ARGS...]: resumable; logs to
+# run_training MODULE CONFIG OUT_DIR STATS_DIR FEEDS [ARGS...]: resumable; logs to
 # OUT_DIR/train.log; ARGS go to the trainer last (they override the config).
 # FastSpeech2 reads the pitch and energy of the statistics stage and, with --feats_type
-# fbank, the dumped features (the teacher always reads waveforms).
+# fbank, the dumped features (the teacher and JETS always read waveforms).
 run_training() {
-    local module=$1 config=$2 out=$3 stats=$4 fastspeech2=$5
+    local module=$1 config=$2 out=$3 stats=$4 feeds=$5
     shift 5
+    local durations
+    durations=$(_durations "${feeds}")
     local extra=() prosody_train= prosody_valid= feats_train= feats_valid=
     local features=("${fbank_args[@]}")
     local shapes=("${stats}/train/speech_shape" "${stats}/valid/speech_shape")
-    if [ "${fastspeech2}" = true ]; then
-        prosody_train=${stats}/train/collect_feats prosody_valid=${stats}/valid/collect_feats
+    if [ "${feeds}" != teacher ]; then
         extra=("${prosody_args[@]}"
             --pitch_normalize_conf "stats_file=${stats}/train/pitch_stats.npz"
             --energy_normalize_conf "stats_file=${stats}/train/energy_stats.npz")
+    fi
+    if [ "${feeds}" = fastspeech2 ]; then
+        prosody_train=${stats}/train/collect_feats prosody_valid=${stats}/valid/collect_feats
         if [ "${feats_type}" = fbank ]; then
             feats_train=dump/fbank/train feats_valid=dump/fbank/dev
             features=(--odim "${n_mels}")
@@ -138,8 +149,8 @@ run_training() {
     "${launcher[@]}" python -m "${module}" --config "${config}" --output_dir "${out}" \
         --ngpu "${ngpu}" --resume true --use_preprocessor true "${text_args[@]}" "${features[@]}" \
         --normalize global_mvn --normalize_conf "stats_file=${stats}/train/feats_stats.npz" \
-        "${extra[@]}" $(_data_args train train "${fastspeech2}" "${prosody_train}" "${feats_train}") \
-        $(_data_args dev valid "${fastspeech2}" "${prosody_valid}" "${feats_valid}") \
+        "${extra[@]}" $(_data_args train train "${durations}" "${prosody_train}" "${feats_train}") \
+        $(_data_args dev valid "${durations}" "${prosody_valid}" "${feats_valid}") \
         --train_shape_file "${stats}/train/text_shape.${token_type}" \
         --train_shape_file "${shapes[0]}" \
         --valid_shape_file "${stats}/valid/text_shape.${token_type}" \
@@ -190,7 +201,10 @@ decode_sets() {
         --ngpu "$(_job_ngpu)" --data_path_and_name_and_type "${data}/text,text,text" "$@"
     mkdir -p "${out}/wav"
     mv "${logdir}"/output.*/wav/*.wav "${out}/wav/"
-    cat "${logdir}"/output.*/denorm/feats.scp > "${out}/denorm_feats.scp"
+    # a text-to-waveform model (JETS) has no features to write
+    if compgen -G "${logdir}/output.*/denorm/feats.scp" > /dev/null; then
+        cat "${logdir}"/output.*/denorm/feats.scp > "${out}/denorm_feats.scp"
+    fi
 }
 
 # teacher_file model|config: the teacher's model file or training config.

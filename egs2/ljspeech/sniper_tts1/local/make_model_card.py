@@ -17,19 +17,38 @@ import espnet_sniper
 from espnet_sniper.config import parse_sniper_conf
 from espnet_sniper.masks import ScoreRanking, real_sparsity
 from espnet_sniper.state import STATE_FILE, SniperState
+from espnet_sniper.weight_norm import direction_slices
+
+GAN_MODELS = ("jets", "vits")  # text-to-waveform models of ESPnet's GAN task
+
+
+def kept_slices(train_config: Path, conf: dict) -> dict:
+    """The weight-normalized tensors of the model (see espnet_sniper.weight_norm), from
+    the model ESPnet builds from its config."""
+    if conf["tts"] not in GAN_MODELS:
+        return {}  # ESPnet's acoustic models have no weight-normalized layers
+    from espnet2.tasks.gan_tts import GANTTSTask
+
+    model, _ = GANTTSTask.build_model_from_file(train_config, None, "cpu")
+    return direction_slices(model)
 from kaldi_dir import write_text
 from score import results_table
 
 
-def sniper_section(exp_dir: Path, conf: dict) -> list:
+def sniper_section(exp_dir: Path, train_config: Path, conf: dict) -> list:
     config = parse_sniper_conf(conf.get("sniper_conf"))
     if config is None or not config.ever_sparse:
         return ["Trained dense (no SNIPER schedule): a baseline.", ""]
+    if conf["tts"] in GAN_MODELS:
+        pruned = ("the generator and the discriminator" if config.prune_discriminator
+                  else "the generator (the discriminator is trained dense)")
+    else:
+        pruned = "the whole model"
     lines = [
         "Trained with SNIPER (SNIP-initialised pruning with an evolving rate, "
         "Lam et al., arXiv 2211.07283): sparse at first, dense at the end.",
         "",
-        f"- exclusions: {', '.join(config.exclude_params)}; per-tensor cap "
+        f"- pruned: {pruned}, except {', '.join(config.exclude_params)}; per-tensor cap "
         f"{config.max_param_sparsity:g} %; regrowth from "
         f"{'initial values' if config.restore_init_values else 'zero'}; per-tensor LR "
         f"scaling {'on' if config.scale_lr_by_param else 'off'} (max x{config.max_lr_scaling:g})",
@@ -38,7 +57,8 @@ def sniper_section(exp_dir: Path, conf: dict) -> list:
         "|---:|---:|---:|",
     ]
     state_path = exp_dir / "sniper" / STATE_FILE
-    ranking = ScoreRanking(SniperState.load(state_path).scores, config.tie_break_seed) \
+    ranking = ScoreRanking(SniperState.load(state_path).scores, config.tie_break_seed,
+                           kept_slices=kept_slices(train_config, conf)) \
         if state_path.is_file() else None
     for completed, sparsity in sorted(config.schedule.points.items()):
         real = (real_sparsity(ranking.masks(sparsity, config.max_param_sparsity))
@@ -64,6 +84,14 @@ def main(argv=None) -> None:
     results = json.loads(results_file.read_text())
     model = torch.load(args.exp_dir / args.inference_model, map_location="cpu", weights_only=True)
     n_params = sum(t.numel() for k, t in model.items() if k.startswith("tts.") and t.is_floating_point())
+    if conf["tts"] in GAN_MODELS:
+        synthesis = f"waveforms from {conf['tts']}'s own generator"
+        floor_vocoder = "Griffin-Lim, the recipe's common floor (a model can score below it)"
+        use_comment = "tts = Text2Speech(**files)  # text to waveform, no vocoder"
+    else:
+        synthesis = "Griffin-Lim unless a vocoder was given"
+        floor_vocoder = "the same vocoder"
+        use_comment = "tts = Text2Speech(**files)  # an fbank model: add vocoder_config='griffin_lim.yaml'"
     lines = [
         f"# {args.tag}: {conf['tts']} trained with espnet-sniper",
         "",
@@ -74,17 +102,16 @@ def main(argv=None) -> None:
         "",
         "## Training",
         "",
-        *sniper_section(args.exp_dir, conf),
+        *sniper_section(args.exp_dir, args.train_config, conf),
         f"ESPnet {espnet.__version__}, espnet_sniper {espnet_sniper.__version__}, "
         f"{conf.get('max_epoch')} epochs, model file {args.inference_model}.",
         "",
         "## Results",
         "",
-        f"Eval set of {results['utterances']} utterances, Griffin-Lim unless a vocoder was "
-        "given. Each score beside its floor (the recordings' own features through the same "
-        "vocoder) and a no-skill baseline (their mean spectrum at their mean F0); normalized "
-        "= (model - floor) / (baseline - floor): 0 is the floor, 1 no skill. 95 % intervals "
-        "over utterances.",
+        f"Eval set of {results['utterances']} utterances, {synthesis}. Each score beside its "
+        f"floor (the recordings' own features through {floor_vocoder}) and a no-skill "
+        "baseline (their mean spectrum at their mean F0); normalized = (model - floor) / "
+        "(baseline - floor): 0 is the floor, 1 no skill. 95 % intervals over utterances.",
         "",
         *results_table(results),
         "",
@@ -94,7 +121,7 @@ def main(argv=None) -> None:
         "from espnet_model_zoo.downloader import ModelDownloader",
         "from espnet2.bin.tts_inference import Text2Speech",
         f"files = ModelDownloader().download_and_unpack('{args.tag}.zip')",
-        "tts = Text2Speech(**files)  # an fbank model: add vocoder_config='griffin_lim.yaml'",
+        use_comment,
         "wav = tts('Hello world.')['wav']",
         "```",
         "",
