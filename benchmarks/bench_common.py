@@ -68,16 +68,17 @@ def single_thread_env() -> Dict[str, str]:
     return dict(os.environ, OMP_NUM_THREADS="1")
 
 
-def train_epoch(trainer, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+def train_epoch(trainer, model: torch.nn.Module, optimizers: Sequence[torch.optim.Optimizer],
                 batches: Sequence, options, scaler=None, epoch: int = 1) -> None:
     """Epoch ``epoch`` over ``batches`` through ``trainer.train_one_epoch``, as ESPnet runs
-    it (with ``scaler``, a ``torch.amp.GradScaler``: under AMP)."""
+    it (with ``scaler``, a ``torch.amp.GradScaler``: under AMP); a GAN trainer takes the
+    generator's and the discriminator's optimizers."""
     # ESPnet adds utt_id to each batch dict it is given: hand it copies
     batches: List = [(ids, dict(batch)) for ids, batch in batches]
     reporter = Reporter()
     reporter.set_epoch(epoch)
     with reporter.observe("train") as sub:
-        trainer.train_one_epoch(model=model, iterator=batches, optimizers=[optimizer],
-                                schedulers=[None], scaler=scaler, reporter=sub,
+        trainer.train_one_epoch(model=model, iterator=batches, optimizers=list(optimizers),
+                                schedulers=[None] * len(optimizers), scaler=scaler, reporter=sub,
                                 summary_writer=None, options=options,
                                 distributed_option=DistributedOption(distributed=False))

@@ -53,7 +53,7 @@ def check_epochs(size: str, steps: int) -> dict:
             row["regrown_at_initial_values"] = all(
                 torch.equal(p.detach().cpu()[~masks[n]], init[n].cpu()[~masks[n]])
                 for n, p in params.items())
-        train_epoch(SniperTrainer, model, opt, batches, options, scaler, epoch=epoch)
+        train_epoch(SniperTrainer, model, [opt], batches, options, scaler, epoch=epoch)
         if sparsity:
             masks = ranking.masks(sparsity, config.max_param_sparsity)
             row["pruned_entries"] = sum(int((~m).sum()) for m in masks.values())

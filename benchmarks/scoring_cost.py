@@ -84,14 +84,14 @@ def timing(args, batches: List, reps: int) -> Dict:
         SniperTTSTask.trainer.build_options(args), ngpu=0, log_interval=10**9,
         use_wandb=False, use_tensorboard=False)
     snip_scores(scoring_model, params, batches[:1])  # warm-up, both
-    train_epoch(Trainer, training_model, optimizer, batches[:1], options)
+    train_epoch(Trainer, training_model, [optimizer], batches[:1], options)
     seconds = {"scoring": [], "dense_steps": []}
     for _ in range(reps):
         start = time.perf_counter()
         snip_scores(scoring_model, params, batches)
         seconds["scoring"].append(time.perf_counter() - start)
         start = time.perf_counter()
-        train_epoch(Trainer, training_model, optimizer, batches, options)
+        train_epoch(Trainer, training_model, [optimizer], batches, options)
         seconds["dense_steps"].append(time.perf_counter() - start)
     ratios = [s / d for s, d in zip(seconds["scoring"], seconds["dense_steps"])]
     return {"batches": len(batches), "repetitions": reps,

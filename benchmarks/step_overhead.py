@@ -12,6 +12,11 @@ the config's ``accum_grad`` (the paper's: 8 micro-batches per optimizer step):
             prune.custom_from_mask (a forward pre-hook multiplies every
             masked weight on every forward: the reference implementation's approach)
 
+and JETS at ESPnet's LJSpeech size (conf/train_sniper_jets.yaml, inside ESPnetGANTTSModel)
+through ESPnet's ``GANTrainer.train_one_epoch`` (a step: a generator and a discriminator
+turn, AdamW each): ``dense`` against ``sniper40``, SniperGANTrainer with the generator at
+40 % (no prune peer: the reference cannot train GAN models).
+
 Step time: the contenders alternate within every repetition so that machine noise hits
 all of them, and the order rotates from one repetition to the next; ratios are per
 repetition, median and spread reported. Peak memory: each contender in a fresh process
@@ -21,7 +26,8 @@ masks and initial values): on this CPU machine there is no allocator counter to 
 the process's high-water mark is what a user would hit.
 
     python benchmarks/step_overhead.py --quick   # the mini model only, a few minutes
-    python benchmarks/step_overhead.py           # mini and the paper's 38 M model
+    python benchmarks/step_overhead.py           # mini, the paper's 38 M model and JETS
+    python benchmarks/step_overhead.py --sizes jets   # one of them (results merged)
     python benchmarks/step_overhead.py --device cuda [--amp] --out ...   # on a GPU
 
 Writes benchmarks/results/step_overhead.json. On a GPU (``--device cuda``, ESPnet's
@@ -44,21 +50,32 @@ import torch.nn.utils.prune as prune
 import yaml
 
 from bench_common import REPO, RESULTS, provenance, train_epoch
+from espnet2.gan_tts.espnet_model import ESPnetGANTTSModel
+from espnet2.gan_tts.jets import JETS
+from espnet2.train.gan_trainer import GANTrainer
 from espnet2.train.trainer import Trainer
 from espnet2.tts.espnet_model import ESPnetTTSModel
 from espnet2.tts.fastspeech2 import FastSpeech2
 from espnet2.tts.feats_extract.dio import Dio
 from espnet2.tts.feats_extract.energy import Energy
+from espnet2.tts.feats_extract.log_mel_fbank import LogMelFbank
 from espnet_sniper.config import parse_sniper_conf
 from espnet_sniper.controller import SniperController
 from espnet_sniper.fileio import atomic_write_text
+from espnet_sniper.gan_trainer import SniperGANTrainer
 from espnet_sniper.masks import ScoreRanking, prunable_parameters
+from espnet_sniper.tasks.gan_tts import SniperGANTTSTask
 from espnet_sniper.tasks.tts import SniperTTSTask
 from espnet_sniper.trainer import SniperTrainer
+from espnet_sniper.trainer_mixin import owning_optimizers
+from espnet_sniper.weight_norm import direction_slices
 
-SIZES = {"mini": REPO / "conf/mini/train_sniper.yaml", "paper": REPO / "conf/train_sniper.yaml"}
+SIZES = {"mini": REPO / "conf/mini/train_sniper.yaml", "paper": REPO / "conf/train_sniper.yaml",
+         "jets": REPO / "conf/train_sniper_jets.yaml"}
 CONTENDERS = ["dense", "sniper40", "prune40"]
+GAN_CONTENDERS = ["dense", "sniper40"]
 IDIM, ODIM = 50, 80
+FS, HOP = 22050, 256
 Batch = Tuple[List[str], Dict[str, torch.Tensor]]
 
 
@@ -99,6 +116,69 @@ def make_batches(count: int, n_utts: int, n_tokens: int, frames_per_token: int) 
     return out
 
 
+def build_jets() -> ESPnetGANTTSModel:
+    torch.manual_seed(0)
+    conf = yaml.safe_load(SIZES["jets"].read_text())["tts_conf"]
+    # as the recipe's JETS: log-mel features computed from the waveform in the forward,
+    # frame-level pitch and energy in the batches
+    return ESPnetGANTTSModel(
+        feats_extract=LogMelFbank(fs=FS, n_fft=1024, hop_length=HOP, n_mels=ODIM),
+        normalize=None, pitch_extract=Dio(reduction_factor=1, use_token_averaged_f0=False),
+        pitch_normalize=None,
+        energy_extract=Energy(reduction_factor=1, use_token_averaged_energy=False),
+        energy_normalize=None, tts=JETS(idim=IDIM, odim=ODIM, **conf)).to(DEVICE)
+
+
+def make_jets_batches(count: int, n_utts: int, n_tokens: int, frames: int) -> List[Batch]:
+    g = torch.Generator().manual_seed(0)
+    samples = (frames - 1) * HOP  # ESPnet's centred STFT: frames = samples // hop + 1
+    return [([f"b{i}u{j}" for j in range(n_utts)], {
+        "text": torch.randint(2, IDIM - 1, (n_utts, n_tokens), generator=g),
+        "text_lengths": torch.full((n_utts,), n_tokens),
+        "speech": 0.1 * torch.randn(n_utts, samples, generator=g),
+        "speech_lengths": torch.full((n_utts,), samples),
+        "pitch": torch.randn(n_utts, frames, 1, generator=g),
+        "pitch_lengths": torch.full((n_utts,), frames),
+        "energy": torch.randn(n_utts, frames, 1, generator=g),
+        "energy_lengths": torch.full((n_utts,), frames),
+    }) for i in range(count)]
+
+
+def jets_contender(name: str) -> Callable[[List[Batch]], None]:
+    """One GANTrainer epoch over the given batches (both turns per batch)."""
+    model = build_jets()
+    options = SniperGANTrainer.build_options(SniperGANTTSTask.get_parser().parse_args([]))
+    options = dataclasses.replace(options, ngpu=int(DEVICE == "cuda"), accum_grad=1,
+                                  grad_clip=-1, grad_noise=False, use_amp=False,
+                                  log_interval=10**9, use_wandb=False, generator_first=True)
+    adamw = dict(lr=2e-4, betas=(0.8, 0.99), eps=1e-9, weight_decay=0.0)  # the config's
+    opts = [torch.optim.AdamW(model.tts.generator.parameters(), **adamw),
+            torch.optim.AdamW(model.tts.discriminator.parameters(), **adamw)]
+    trainer = GANTrainer
+    if name == "sniper40":
+        conf = yaml.safe_load(SIZES["jets"].read_text())["sniper_conf"]
+        config = parse_sniper_conf({**conf, "schedule": {0: 40}})
+        params = SniperGANTrainer.prunable(model, config)
+        g = torch.Generator().manual_seed(1)
+        scores = {n: torch.rand(p.shape, generator=g) for n, p in params.items()}
+        ranking = ScoreRanking(scores, config.tie_break_seed,
+                               kept_slices=direction_slices(model))
+        controller = SniperController(config, params, ranking,
+                                      {n: p.detach().clone() for n, p in params.items()},
+                                      owning_optimizers(opts, params))
+        controller.set_sparsity(40, weights_conform_to=None)
+        options, trainer = SniperGANTrainer.attach(options, controller), SniperGANTrainer
+    return lambda batches: train_epoch(trainer, model, opts, batches, options)
+
+
+def contenders_of(size: str) -> List[str]:
+    return GAN_CONTENDERS if size == "jets" else CONTENDERS
+
+
+def batches_of(size: str, count: int, shape) -> List[Batch]:
+    return make_jets_batches(count, *shape) if size == "jets" else make_batches(count, *shape)
+
+
 def config_accum_grad(size: str) -> int:
     return int(yaml.safe_load(SIZES[size].read_text()).get("accum_grad", 1))
 
@@ -123,6 +203,8 @@ def contender_options(accum_grad: int):
 
 def contender(size: str, name: str, accum_grad: int) -> Callable[[List[Batch]], None]:
     """A function that trains one epoch over the given batches, through ESPnet's trainer."""
+    if size == "jets":
+        return jets_contender(name)
     model = build_model(size)
     options = contender_options(accum_grad)
     scaler = torch.amp.GradScaler("cuda") if AMP else None
@@ -146,33 +228,36 @@ def contender(size: str, name: str, accum_grad: int) -> Callable[[List[Batch]], 
                 prune.custom_from_mask(modules[owner], attr, mask.to(DEVICE))
             opt = torch.optim.Adam(model.parameters(), lr=1e-4)
 
-    return lambda batches: train_epoch(trainer, model, opt, batches, options, scaler)
+    return lambda batches: train_epoch(trainer, model, [opt], batches, options, scaler)
 
 
 def step_times(size: str, reps: int, steps: int, shape) -> Dict:
     accum_grad = config_accum_grad(size)
-    batches = make_batches(steps * accum_grad, *shape)
-    epochs = {name: contender(size, name, accum_grad) for name in CONTENDERS}
+    names = contenders_of(size)
+    batches = batches_of(size, steps * accum_grad, shape)
+    epochs = {name: contender(size, name, accum_grad) for name in names}
     for fn in epochs.values():  # warm-up: allocator, Adam's state
         fn(batches)
-    times = {name: [] for name in CONTENDERS}
+    times = {name: [] for name in names}
     for rep in range(reps):
         # each contender takes each place in the order in turn: no one always runs right
         # after the same other (caches, allocator, clock)
-        turn = rep % len(CONTENDERS)
-        for name in CONTENDERS[turn:] + CONTENDERS[:turn]:
+        turn = rep % len(names)
+        for name in names[turn:] + names[:turn]:
             fn = epochs[name]
             _sync()
             start = time.perf_counter()
             fn(batches)
             _sync()
             times[name].append((time.perf_counter() - start) / steps)
-    return {
+    result = {
         "accum_grad": accum_grad,
         "seconds_per_step_median": {k: statistics.median(v) for k, v in times.items()},
-        "ratio_over_dense": {k: _ratios(times[k], times["dense"]) for k in CONTENDERS[1:]},
-        "sniper_over_prune": _ratios(times["sniper40"], times["prune40"]),
+        "ratio_over_dense": {k: _ratios(times[k], times["dense"]) for k in names[1:]},
     }
+    if "prune40" in names:
+        result["sniper_over_prune"] = _ratios(times["sniper40"], times["prune40"])
+    return result
 
 
 def _sync() -> None:
@@ -199,7 +284,7 @@ def _peak_memory_child(size: str, name: str, shape, device: str, amp: bool) -> i
     global DEVICE, AMP
     DEVICE, AMP = device, amp
     torch.set_num_threads(1)
-    batches = make_batches(2, *shape)
+    batches = batches_of(size, 2, shape)
     if device == "cuda":
         torch.cuda.init()
         before = torch.cuda.memory_allocated()
@@ -214,20 +299,24 @@ def _peak_memory_child(size: str, name: str, shape, device: str, amp: bool) -> i
 
 def peak_memory(size: str, reps: int, shape) -> Dict:
     ctx = multiprocessing.get_context("spawn")
-    peaks = {name: [] for name in CONTENDERS}
+    names = contenders_of(size)
+    peaks = {name: [] for name in names}
     for _ in range(reps):
-        for name in CONTENDERS:
+        for name in names:
             with ctx.Pool(1) as pool:
                 peaks[name].append(pool.apply(_peak_memory_child,
                                               (size, name, shape, DEVICE, AMP)))
     median = {k: statistics.median(v) for k, v in peaks.items()}
     return {"training_bytes_median": median,
-            "ratio_over_dense": {k: median[k] / median["dense"] for k in CONTENDERS[1:]}}
+            "ratio_over_dense": {k: median[k] / median["dense"] for k in names[1:]}}
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="the mini model only")
+    parser.add_argument("--sizes", nargs="+", choices=list(SIZES), default=list(SIZES),
+                        help="the models to measure; results already in --out for the "
+                        "others are kept")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument("--amp", action="store_true", help="ESPnet's AMP (needs --device cuda)")
     parser.add_argument("--out", type=Path, default=RESULTS / "step_overhead.json")
@@ -239,19 +328,32 @@ def main(argv=None) -> None:
     global DEVICE, AMP
     DEVICE, AMP = args.device, args.amp
 
-    shape = (16, 60, 5)  # utterances, tokens, frames per token: 300 frames
-    plan = {"mini": dict(reps=15, steps=3, memory_reps=2)}
-    if not args.quick:
-        # a GPU affords the repetitions the paper-size model cannot get on two CPU cores
-        plan["paper"] = (dict(reps=15, steps=3, memory_reps=1) if args.device == "cuda"
-                         else dict(reps=3, steps=1, memory_reps=1))
+    shapes = {"mini": (16, 60, 5), "paper": (16, 60, 5),  # utts, tokens, frames per token
+              "jets": (4, 50, 200)}  # utts, tokens, frames (2.3 s each)
+    # a GPU affords the repetitions the paper-size models cannot get on two CPU cores
+    gpu = dict(reps=15, steps=3, memory_reps=1)
+    plan = {"mini": dict(reps=15, steps=3, memory_reps=2),
+            "paper": gpu if args.device == "cuda" else dict(reps=3, steps=1, memory_reps=1),
+            "jets": gpu if args.device == "cuda" else dict(reps=5, steps=1, memory_reps=1)}
+    sizes = ["mini"] if args.quick else args.sizes
+    here = provenance("step_overhead")
     results = {}
-    for size, p in plan.items():
-        n_params = sum(q.numel() for q in build_model(size).parameters())
+    if args.out.is_file():  # the models not measured now keep their earlier results
+        earlier = json.loads(args.out.read_text())
+        for size, r in earlier.get("results", {}).items():
+            if size not in sizes and size in SIZES:
+                r.setdefault("measured", {k: earlier[k] for k in ("date", "commit")})
+                results[size] = r
+    for size in sizes:
+        p, shape = plan[size], shapes[size]
+        model = build_jets() if size == "jets" else build_model(size)
+        n_params = sum(q.numel() for q in model.parameters())
+        del model
+        frames = shape[2] if size == "jets" else shape[1] * shape[2]
         results[size] = {
+            "measured": {k: here[k] for k in ("date", "commit")},
             "params": n_params,
-            "batch": {"utterances": shape[0], "tokens": shape[1],
-                      "frames": shape[1] * shape[2]},
+            "batch": {"utterances": shape[0], "tokens": shape[1], "frames": frames},
             "repetitions": p["reps"], "steps_per_repetition": p["steps"],
             **step_times(size, p["reps"], p["steps"], shape),
             "peak_memory": peak_memory(size, p["memory_reps"], shape),
@@ -261,8 +363,7 @@ def main(argv=None) -> None:
             f"{k} {v['median']:.3f}" for k, v in r["ratio_over_dense"].items())
             + "; peak memory over dense: " + ", ".join(
             f"{k} {v:.3f}" for k, v in r["peak_memory"]["ratio_over_dense"].items()), flush=True)
-    out = {**provenance("step_overhead"), "device": args.device, "amp": args.amp,
-           "results": results}
+    out = {**here, "device": args.device, "amp": args.amp, "results": results}
     atomic_write_text(args.out, json.dumps(out, indent=2) + "\n")
 
 

@@ -83,6 +83,26 @@ JETS = {
     "sampling_rate": FS,
 }
 
+# A tiny VITS: the same discriminators, every generator part at its smallest.
+VITS = {
+    "generator_type": "vits_generator",
+    "generator_params": {
+        "hidden_channels": 8, "segment_size": 8, "text_encoder_attention_heads": 2,
+        "text_encoder_ffn_expand": 2, "text_encoder_blocks": 1,
+        "text_encoder_positionwise_layer_type": "conv1d",
+        "text_encoder_positionwise_conv_kernel_size": 3,
+        "decoder_channels": 16, "decoder_upsample_scales": [8, 8, 2, 2],
+        "decoder_upsample_kernel_sizes": [16, 16, 4, 4], "decoder_resblock_kernel_sizes": [3],
+        "decoder_resblock_dilations": [[1]], "posterior_encoder_layers": 2,
+        "flow_flows": 1, "flow_layers": 1, "stochastic_duration_predictor_flows": 1,
+        "stochastic_duration_predictor_dds_conv_layers": 1,
+    },
+    "discriminator_type": JETS["discriminator_type"],
+    "discriminator_params": JETS["discriminator_params"],
+    "mel_loss_params": {"fs": FS, "n_fft": N_FFT, "hop_length": HOP, "n_mels": 20},
+    "sampling_rate": FS,
+}
+
 
 def n_frames(n_samples: int) -> int:
     """Frames of ESPnet's STFT (center=True) for ``n_samples`` samples."""
@@ -144,7 +164,8 @@ def write_config(path: Path, model: str = "fastspeech2", **overrides) -> Path:
     feats = {"fs": FS, "n_fft": N_FFT, "hop_length": HOP, "n_mels": 20}
     config = {
         "tts": model,
-        "tts_conf": dict({"fastspeech2": FASTSPEECH2, "tacotron2": TACOTRON2, "jets": JETS}[model]),
+        "tts_conf": dict({"fastspeech2": FASTSPEECH2, "tacotron2": TACOTRON2, "jets": JETS,
+                          "vits": VITS}[model]),
         "feats_extract": "fbank",
         "feats_extract_conf": feats,
         "normalize": None,
@@ -166,14 +187,18 @@ def write_config(path: Path, model: str = "fastspeech2", **overrides) -> Path:
         "cleaner": None,
         "g2p": None,
     }
-    if model == "jets":
+    if model == "vits":  # VITS's posterior encoder reads linear spectrograms
+        config.update(feats_extract="linear_spectrogram",
+                      feats_extract_conf={"n_fft": N_FFT, "hop_length": HOP})
+    if model in ("jets", "vits"):
         # ESPnet's LJSpeech JETS trains both parts with AdamW and decays them per step
         gan = {"optim_conf": {"lr": 0.002, "betas": [0.8, 0.99], "weight_decay": 0.0},
                "scheduler": "exponentiallr", "scheduler_conf": {"gamma": 0.999}}
         config.update(optim="adamw", optim2="adamw", scheduler2="exponentiallr",
                       optim2_conf=gan["optim_conf"], scheduler2_conf=gan["scheduler_conf"],
-                      generator_first=True, best_model_criterion=[["valid", "generator_g_mel_loss", "min"]],
-                      **gan)
+                      generator_first=True, **gan)
+        mel_loss = "generator_g_mel_loss" if model == "jets" else "generator_mel_loss"
+        config["best_model_criterion"] = [["valid", mel_loss, "min"]]
     if model in ("fastspeech2", "jets"):
         pitch = {"fs": FS, "n_fft": N_FFT, "hop_length": HOP, "f0max": 400, "f0min": 80,
                  "reduction_factor": 1}
