@@ -1,5 +1,4 @@
-"""The real ESPnet GAN CLI, stock and ours, on a tiny JETS (no teacher: it aligns itself)
-and a tiny VITS.
+"""The real ESPnet GAN CLI, stock and ours, on a tiny JETS (no teacher: it aligns itself).
 
 ``espnet_sniper.bin.gan_tts_train`` drives ESPnet's GANTrainer: per batch a generator and
 a discriminator turn, each with its own optimizer. The runs are shared by the tests.
@@ -22,9 +21,8 @@ SNIPER_CONF = {"schedule": {0: 50, 1: 25, 2: 0}}
 GENERATOR = "tts.generator."
 
 
-def jets_run(tiny_data, root: Path, name: str, module=OURS, extra=(), model="jets",
-             **config) -> Run:
-    cfg = tiny.write_config(root / f"{name}.yaml", model=model, **config)
+def jets_run(tiny_data, root: Path, name: str, module=OURS, extra=(), **config) -> Run:
+    cfg = tiny.write_config(root / f"{name}.yaml", model="jets", **config)
     out = root / name
     return Run(tiny.train_command(module, tiny_data, cfg, out, *extra, durations=False), out)
 
@@ -36,9 +34,9 @@ def runs(tiny_data, tmp_path_factory):
         "stock": jets_run(tiny_data, root, "stock", module=STOCK, max_epoch=2),
         "ours_plain": jets_run(tiny_data, root, "ours_plain", max_epoch=2),
         "sniper": jets_run(tiny_data, root, "sniper", sniper_conf=SNIPER_CONF),
-        "vits": jets_run(tiny_data, root, "vits", model="vits", sniper_conf=SNIPER_CONF),
     }
-    run_all(list(r.values()), sequential=True)
+    # one process: JETS's import and numba's compilation of its alignment search, once
+    run_all(list(r.values()), parallel=1, sequential=True)
     for run in r.values():
         assert run.returncode == 0, run.text()[-3000:]
     r["root"] = root
@@ -69,9 +67,8 @@ def test_without_sniper_conf_jets_trains_to_the_bits_of_stock_espnet(runs):
         assert torch.equal(stock[k], ours[k]), k
 
 
-@pytest.mark.parametrize("name", ["sniper", "vits"])
-def test_generator_follows_the_schedule_and_the_discriminator_is_not_pruned(runs, name):
-    out = runs[name].output_dir
+def test_generator_follows_the_schedule_and_the_discriminator_is_not_pruned(runs):
+    out = runs["sniper"].output_dir
     masks = {s: schedule_masks(out, s) for s in (50, 25)}
     names = set(masks[50])
     # the generator's weights and biases, but no weight-norm magnitude, norm or embedding
@@ -98,11 +95,10 @@ def test_generator_follows_the_schedule_and_the_discriminator_is_not_pruned(runs
     assert all(bool((~masks[50][n] | masks[25][n]).all()) for n in names)
 
 
-@pytest.mark.parametrize("name", ["sniper", "vits"])
-def test_saved_model_synthesizes_a_waveform_in_stock_espnet(runs, name):
+def test_saved_jets_synthesizes_a_waveform_in_stock_espnet(runs):
     from espnet2.bin.tts_inference import Text2Speech
 
-    out = runs[name].output_dir
+    out = runs["sniper"].output_dir
     tts = Text2Speech(train_config=out / "config.yaml", model_file=out / "3epoch.pth")
     wav = tts("the quick brown fox")["wav"]
     assert wav.ndim == 1 and wav.numel() >= tiny.HOP and torch.isfinite(wav).all()

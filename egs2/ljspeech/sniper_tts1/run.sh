@@ -136,7 +136,7 @@ case ${teacher_durations} in
     mas|argmax) ;;
     *) die "--teacher_durations must be mas or argmax, got ${teacher_durations}" ;;
 esac
-model_type=$(sed -n 's/^tts: *\([A-Za-z0-9_]*\).*/\1/p' "${train_config}")
+model_type=$(sed -n 's/^tts: *\([A-Za-z0-9_]*\).*/\1/p' "${train_config}" | head -n 1)
 [ -n "${model_type}" ] || die "${train_config} has no top-level 'tts:' key: is it a TTS training config?"
 if [ -z "${tts_task}" ]; then
     tts_task=tts

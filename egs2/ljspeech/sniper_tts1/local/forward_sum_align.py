@@ -233,7 +233,8 @@ def main(argv=None) -> None:
     text_conf = {"token_list": str(args.token_list), "token_type": args.token_type,
                  "g2p": args.g2p, "cleaner": args.cleaner}
     model_file = args.out_dir / "aligner.pth"
-    saved = (torch.load(model_file, map_location="cpu", weights_only=True)["setup"]
+    # an aligner saved by an older version of this script has no "setup": trained again
+    saved = (torch.load(model_file, map_location="cpu", weights_only=True).get("setup")
              if model_file.is_file() else None)
     loaded: Dict[Path, dict] = {}
     if saved == setup(args, conf, feature_conf, text_conf):
