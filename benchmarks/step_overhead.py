@@ -329,7 +329,7 @@ def main(argv=None) -> None:
     DEVICE, AMP = args.device, args.amp
 
     shapes = {"mini": (16, 60, 5), "paper": (16, 60, 5),  # utts, tokens, frames per token
-              "jets": (4, 50, 200)}  # utts, tokens, frames (2.3 s each)
+              "jets": (2, 50, 200)}  # utts, tokens, frames (2.3 s each)
     # a GPU affords the repetitions the paper-size models cannot get on two CPU cores
     gpu = dict(reps=15, steps=3, memory_reps=1)
     plan = {"mini": dict(reps=15, steps=3, memory_reps=2),
