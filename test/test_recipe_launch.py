@@ -17,7 +17,7 @@ from conftest import REPO
 from test_recipe_end_to_end import recipe_copy
 
 SHIM = """#!/usr/bin/env bash
-if [ "$1" = -m ] && [ "$2" = espnet_sniper.bin.tts_train ]; then
+if [ "$1" = -m ] && [[ $2 = espnet_sniper.bin.tts_train || $2 = espnet_sniper.bin.gan_tts_train ]]; then
     printf '%s\\n' "$@" > "${{SHIM_RECORD}}"
     exit 0
 fi
@@ -34,9 +34,10 @@ def recipe(tmp_path_factory):
     (shim / "python").chmod(0o755)
     (work / "path.sh").write_text(f"export PATH={shim}:{REPO}/.venv/bin:$PATH\n"
                                   f"export PYTHONPATH={REPO}\n")
-    stats = work / "exp" / "fastspeech2_stats_raw" / "train"
-    stats.mkdir(parents=True)
-    (stats / "feats_stats.npz").touch()  # stage 6 only checks that stage 5 ran
+    for model in ("fastspeech2", "jets"):
+        stats = work / "exp" / f"{model}_stats_raw" / "train"
+        stats.mkdir(parents=True)
+        (stats / "feats_stats.npz").touch()  # stage 6 only checks that stage 5 ran
     return work
 
 
@@ -76,3 +77,38 @@ def test_several_nodes_go_through_espnets_launcher_to_one_slurm_job(recipe, tmp_
     assert inner[inner.index("--multiprocessing_distributed") + 1] == "true"
     assert inner[inner.index("--ngpu") + 1] == "4"
     assert inner[inner.index("--dist_init_method") + 1].startswith("file://")
+
+
+def test_a_jets_config_trains_through_the_gan_task_without_durations(recipe, tmp_path):
+    done, record = stage6(recipe, tmp_path, "--train_config", "conf/train_sniper_jets.yaml",
+                          "--tag", "jets")
+    assert done.returncode == 0, done.stderr[-3000:]
+    args = record.read_text().split("\n")
+    assert args[:2] == ["-m", "espnet_sniper.bin.gan_tts_train"]
+    data = [args[i + 1] for i, a in enumerate(args) if a.endswith("_data_path_and_name_and_type")]
+    assert not any("durations" in d for d in data)  # JETS aligns itself
+    assert not any("pitch" in d for d in data)  # and computes pitch from the waveforms
+    stats = args[args.index("--pitch_normalize_conf") + 1]
+    assert stats == "stats_file=exp/jets_stats_raw/train/pitch_stats.npz"
+    # the teacher and alignment stages have nothing to do for it
+    done = subprocess.run(["./run.sh", "--stage", "3", "--stop_stage", "4", "--train_config",
+                           "conf/train_sniper_jets.yaml"], cwd=recipe, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "stage 3: aligner: skipped" in done.stderr
+    assert "stage 4: alignment: skipped" in done.stderr
+
+
+@pytest.mark.parametrize("options, message", [
+    (["--train_config", "conf/train_sniper_jets.yaml", "--feats_type", "fbank"],
+     "JETS trains on waveforms"),
+    (["--train_config", "conf/train_sniper_jets.yaml", "--vocoder_tag", "some/vocoder"],
+     "JETS makes its own waveforms"),
+    (["--tts_task", "gan_tts"], "the recipe trains JETS"),
+    (["--tts_task", "vits"], "--tts_task must be tts or gan_tts"),
+])
+def test_gan_options_that_cannot_work_stop_before_any_stage(recipe, options, message):
+    done = subprocess.run(["./run.sh", *options], cwd=recipe, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode != 0 and message in done.stderr, done.stderr[-2000:]
+    assert "stage 1" not in done.stderr
