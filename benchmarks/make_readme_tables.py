@@ -216,6 +216,7 @@ def training_quality_table(data: dict) -> list:
         lines.append(f"  (d) negligible extra training time (<= {dd['threshold']:.2f} x dense), "
                      f"from the grid's wall times: **{dd['verdict']}** (ratio "
                      f"{_mean_ci(dd['wall_time_ratio'])}); see the caveat below")
+    lines += ["", *controls_and_losses(cmp)]
     lines += ["", "Time to quality: wall time (SNIP scoring included) and steps to reach "
               "dense's final validation loss, as a ratio to dense's whole run (over the seeds "
               "that reach it within the grid's epochs):", "",
@@ -232,6 +233,44 @@ def training_quality_table(data: dict) -> list:
               "`benchmarks/step_overhead.py` (contenders alternated, above); the steps ratio "
               "of time to quality is load-free.", "",
               "![paired differences](benchmarks/results/training_quality_paired.png)", ""]
+    return lines
+
+
+CONTROLS = {"random40to0": "SNIP's masks against random masks",
+            "nolrscale40to0": "per-tensor learning-rate scaling against none",
+            "zeroregrow40to0": "regrowth at initial values against regrowth from zero"}
+
+
+def _verdict(x: dict) -> str:
+    """better / worse / cannot tell for a difference (first - second; lower is better)."""
+    lo, hi = x["ci95"]
+    if math.isnan(lo):
+        return "cannot tell"
+    if lo == hi == 0:
+        return "identical"  # the same computation up to there (e.g. before any regrowth)
+    return "better" if hi < 0 else "worse" if lo > 0 else "cannot tell"
+
+
+def controls_and_losses(cmp: dict) -> list:
+    """What the controls show, and every point where a SNIPER contender measured worse."""
+    points = lambda d: [("validation loss, epoch 1", d["per_epoch"][0]["loss"]),  # noqa: E731
+                        ("validation loss, epoch 2", d["per_epoch"][1]["loss"]),
+                        ("final validation loss", d["final_loss"]),
+                        ("final mel score", d["final_mel_normalized"])]
+    lines = ["What the controls show (SNIPER 40 -> 0 minus the control; better: the 95 % "
+             "interval is below 0):", ""]
+    for control, question in CONTROLS.items():
+        d = cmp.get(f"sniper40to0-{control}")
+        if d is None:
+            continue
+        found = "; ".join(f"{what} {_verdict(x)} ({_ci(x)})" for what, x in points(d))
+        lines.append(f"- {question}: {found}")
+    losses = [f"{key.replace('-', ' - ')}: {what} ({_ci(x)})"
+              for key, d in cmp.items() if key.startswith("sniper")
+              for what, x in points(d) if _verdict(x) == "worse"]
+    lines += ["", "Where SNIPER loses (a SNIPER contender measured worse than the other, "
+              "interval above 0): " + ("; ".join(losses) if losses else "nowhere at this "
+              "scale") + "."]
     return lines
 
 
