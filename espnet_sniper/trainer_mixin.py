@@ -116,8 +116,8 @@ class SniperTrainerMixin:
             default=dict(),
             help="SNIPER training: schedule (completed epochs -> sparsity %%), "
             "max_param_sparsity, exclude_params, restore_init_values, scale_lr_by_param, "
-            "scale_lr, max_lr_scaling, score_batches, tie_break_seed, scoring. Empty: dense, "
-            "exactly as espnet2.bin.tts_train.",
+            "scale_lr, max_lr_scaling, score_batches, tie_break_seed, scoring, "
+            "prune_discriminator (GAN TTS). Empty: dense, exactly as the stock trainer.",
         )
         group.add_argument(
             "--val_teacher_forcing",
