@@ -220,6 +220,14 @@ def test_gan_entry_refuses_what_the_gan_trainer_cannot_do():
         SniperGANTrainer.check_args(parser.parse_args(conf + ["--accum_grad", "2"]))
     with pytest.raises(ValueError, match="grad_noise"):
         SniperGANTrainer.check_args(parser.parse_args(conf + ["--grad_noise", "true"]))
+    # a model without a discriminator refuses the key that prunes one
+    from espnet_sniper.tasks.tts import SniperTTSTask
+    from espnet_sniper.trainer import SniperTrainer
+
+    args = SniperTTSTask.get_parser().parse_args(
+        ["--sniper_conf", "{schedule: {0: 40}, prune_discriminator: true}"])
+    with pytest.raises(ValueError, match="prune_discriminator: this model has no discriminator"):
+        SniperTrainer.check_args(args)
     # stock options of the GAN task are all there
     stock = {a.dest for a in GANTTSTask.get_parser()._actions}
     ours = {a.dest for a in parser._actions}
