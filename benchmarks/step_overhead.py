@@ -63,7 +63,7 @@ from espnet_sniper.config import parse_sniper_conf
 from espnet_sniper.controller import SniperController
 from espnet_sniper.fileio import atomic_write_text
 from espnet_sniper.gan_trainer import SniperGANTrainer
-from espnet_sniper.masks import ScoreRanking, prunable_parameters
+from espnet_sniper.masks import ScoreRanking
 from espnet_sniper.tasks.gan_tts import SniperGANTTSTask
 from espnet_sniper.tasks.tts import SniperTTSTask
 from espnet_sniper.trainer import SniperTrainer
@@ -156,17 +156,7 @@ def jets_contender(name: str) -> Callable[[List[Batch]], None]:
             torch.optim.AdamW(model.tts.discriminator.parameters(), **adamw)]
     trainer = GANTrainer
     if name == "sniper40":
-        conf = yaml.safe_load(SIZES["jets"].read_text())["sniper_conf"]
-        config = parse_sniper_conf({**conf, "schedule": {0: 40}})
-        params = SniperGANTrainer.prunable(model, config)
-        g = torch.Generator().manual_seed(1)
-        scores = {n: torch.rand(p.shape, generator=g) for n, p in params.items()}
-        ranking = ScoreRanking(scores, config.tie_break_seed,
-                               kept_slices=direction_slices(model))
-        controller = SniperController(config, params, ranking,
-                                      {n: p.detach().clone() for n, p in params.items()},
-                                      owning_optimizers(opts, params))
-        controller.set_sparsity(40, weights_conform_to=None)
+        controller = sniper_at_40("jets", model, opts)
         options, trainer = SniperGANTrainer.attach(options, controller), SniperGANTrainer
     return lambda batches: train_epoch(trainer, model, opts, batches, options)
 
@@ -184,13 +174,25 @@ def config_accum_grad(size: str) -> int:
 
 
 def sniper_masks(size: str, model: torch.nn.Module):
-    """The 40 % masks of the shipped sniper_conf, from fixed random scores."""
+    """The 40 % masks of the shipped sniper_conf, from fixed random scores, over what the
+    model's SNIPER trainer prunes (JETS: the generator)."""
     conf = yaml.safe_load(SIZES[size].read_text())["sniper_conf"]
     config = parse_sniper_conf({**conf, "schedule": {0: 40}})
-    params = prunable_parameters(model, config.exclude_params)
+    params = (SniperGANTrainer if size == "jets" else SniperTrainer).prunable(model, config)
     g = torch.Generator().manual_seed(1)
     scores = {n: torch.rand(p.shape, generator=g) for n, p in params.items()}
-    return config, params, ScoreRanking(scores, config.tie_break_seed)
+    return config, params, ScoreRanking(scores, config.tie_break_seed,
+                                        kept_slices=direction_slices(model))
+
+
+def sniper_at_40(size: str, model: torch.nn.Module, optimizers) -> SniperController:
+    """SNIPER's controller at 40 %, hooked into the optimizers that own what it prunes."""
+    config, params, ranking = sniper_masks(size, model)
+    controller = SniperController(config, params, ranking,
+                                  {n: p.detach().clone() for n, p in params.items()},
+                                  owning_optimizers(optimizers, params))
+    controller.set_sparsity(40, weights_conform_to=None)
+    return controller
 
 
 def contender_options(accum_grad: int):
@@ -211,22 +213,18 @@ def contender(size: str, name: str, accum_grad: int) -> Callable[[List[Batch]], 
     trainer = Trainer
     if name == "dense":
         opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+    elif name == "sniper40":
+        opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+        controller = sniper_at_40(size, model, [opt])
+        options, trainer = SniperTrainer.attach(options, controller), SniperTrainer
     else:
-        config, params, ranking = sniper_masks(size, model)
-        if name == "sniper40":
-            opt = torch.optim.Adam(model.parameters(), lr=1e-4)
-            controller = SniperController(config, params, ranking,
-                                          {n: p.detach().clone() for n, p in params.items()},
-                                          [opt])
-            controller.set_sparsity(40, weights_conform_to=None)
-            options, trainer = SniperTrainer.attach(options, controller), SniperTrainer
-        else:
-            masks = ranking.masks(40, config.max_param_sparsity)
-            modules = dict(model.named_modules())
-            for pname, mask in masks.items():
-                owner, _, attr = pname.rpartition(".")
-                prune.custom_from_mask(modules[owner], attr, mask.to(DEVICE))
-            opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+        config, _, ranking = sniper_masks(size, model)
+        masks = ranking.masks(40, config.max_param_sparsity)
+        modules = dict(model.named_modules())
+        for pname, mask in masks.items():
+            owner, _, attr = pname.rpartition(".")
+            prune.custom_from_mask(modules[owner], attr, mask.to(DEVICE))
+        opt = torch.optim.Adam(model.parameters(), lr=1e-4)
 
     return lambda batches: train_epoch(trainer, model, [opt], batches, options, scaler)
 

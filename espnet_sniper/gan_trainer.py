@@ -4,8 +4,8 @@ What is prunable: the generator's parameters (what synthesis keeps), minus
 ``exclude_params``; the discriminator's too with ``prune_discriminator: true``. The
 HiFi-GAN parts hold weight-normalized convolutions, ``weight = weight_g * weight_v /
 |weight_v|``: SNIPER prunes ``weight_v``, where a zero is a zero of the effective weight,
-and never prunes ``weight_g``: it is one magnitude per output channel, pruning it would
-silence whole channels, and its SNIP score would compete with per-entry ones.
+and never prunes ``weight_g`` (``masks.prunable_parameters`` leaves out every weight-norm
+magnitude; see weight_norm.py).
 
 SNIP scores: at initialization, each batch of the scoring passes through the two turns
 of a training iteration, in the trainer's order (``generator_first``): the generator's
@@ -37,7 +37,6 @@ from espnet_sniper.trainer_mixin import SniperTrainerMixin, sniper_options
 SniperGANTrainerOptions = sniper_options(GANTrainerOptions)
 
 GENERATOR, DISCRIMINATOR = "tts.generator.", "tts.discriminator."
-WEIGHT_NORM_MAGNITUDE = ".weight_g"
 
 
 class SniperGANTrainer(SniperTrainerMixin, GANTrainer):
@@ -64,7 +63,7 @@ class SniperGANTrainer(SniperTrainerMixin, GANTrainer):
         return {
             name: p
             for name, p in prunable_parameters(model, config.exclude_params).items()
-            if name.startswith(parts) and not name.endswith(WEIGHT_NORM_MAGNITUDE)
+            if name.startswith(parts)
         }
 
     @classmethod

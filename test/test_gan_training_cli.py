@@ -50,13 +50,12 @@ def build_model(out: Path):
     return model
 
 
-def schedule_masks(out: Path, sparsity: float):
-    """The masks the run must have used, from its saved scores and ESPnet's own model."""
+def run_ranking(out: Path) -> ScoreRanking:
+    """The ranking the run's masks came from: its saved scores and ESPnet's own model."""
     from espnet_sniper.weight_norm import direction_slices
 
     state = SniperState.load(out / "sniper" / "state.pth")
-    ranking = ScoreRanking(state.scores, kept_slices=direction_slices(build_model(out)))
-    return ranking.masks(sparsity)
+    return ScoreRanking(state.scores, kept_slices=direction_slices(build_model(out)))
 
 
 def test_without_sniper_conf_jets_trains_to_the_bits_of_stock_espnet(runs):
@@ -69,7 +68,8 @@ def test_without_sniper_conf_jets_trains_to_the_bits_of_stock_espnet(runs):
 
 def test_generator_follows_the_schedule_and_the_discriminator_is_not_pruned(runs):
     out = runs["sniper"].output_dir
-    masks = {s: schedule_masks(out, s) for s in (50, 25)}
+    ranking = run_ranking(out)
+    masks = {s: ranking.masks(s) for s in (50, 25)}
     names = set(masks[50])
     # the generator's weights and biases, but no weight-norm magnitude, norm or embedding
     assert names and all(n.startswith(GENERATOR) for n in names)
@@ -119,7 +119,7 @@ def test_killed_jets_resumes_bit_identically_with_clean_adam_moments(runs, tiny_
     # exactly 0 at its pruned entries; the discriminator's optimizer knows nothing of them.
     checkpoint = load_checkpoint(out / "checkpoint.pth")
     assert checkpoint["reporter"]["epoch"] == 1
-    masks = schedule_masks(out, 50)
+    masks = run_ranking(out).masks(50)
     generator = [n for n, _ in build_model(out).named_parameters() if n.startswith(GENERATOR)]
     gen_optim, disc_optim = checkpoint["optimizers"]
     assert gen_optim["param_groups"][0]["params"] == list(range(len(generator)))
