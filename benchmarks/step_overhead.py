@@ -63,12 +63,11 @@ from espnet_sniper.config import parse_sniper_conf
 from espnet_sniper.controller import SniperController
 from espnet_sniper.fileio import atomic_write_text
 from espnet_sniper.gan_trainer import SniperGANTrainer
-from espnet_sniper.masks import ScoreRanking
+from espnet_sniper.masks import ranking_for
 from espnet_sniper.tasks.gan_tts import SniperGANTTSTask
 from espnet_sniper.tasks.tts import SniperTTSTask
 from espnet_sniper.trainer import SniperTrainer
 from espnet_sniper.trainer_mixin import owning_optimizers
-from espnet_sniper.weight_norm import direction_slices
 
 SIZES = {"mini": REPO / "conf/mini/train_sniper.yaml", "paper": REPO / "conf/train_sniper.yaml",
          "jets": REPO / "conf/train_sniper_jets.yaml"}
@@ -181,8 +180,7 @@ def sniper_masks(size: str, model: torch.nn.Module):
     params = (SniperGANTrainer if size == "jets" else SniperTrainer).prunable(model, config)
     g = torch.Generator().manual_seed(1)
     scores = {n: torch.rand(p.shape, generator=g) for n, p in params.items()}
-    return config, params, ScoreRanking(scores, config.tie_break_seed,
-                                        kept_slices=direction_slices(model))
+    return config, params, ranking_for(scores, config, model)
 
 
 def sniper_at_40(size: str, model: torch.nn.Module, optimizers) -> SniperController:

@@ -19,9 +19,15 @@ key                           default     meaning
                                           ``scale_lr_by_param`` get it)
 ``max_lr_scaling``            100         upper bound of any LR factor
 ``score_batches``             null        SNIP scoring batches; null = the whole first epoch
-``scoring``                   snip        ``snip``: masks from SNIP scores; ``random``: from a
-                                          random order of all prunable entries (seeded by
-                                          ``tie_break_seed``), a control for SNIP itself
+``scoring``                   snip        which entries are kept: ``snip`` (SNIP scores),
+                                          ``magnitude`` (|initial weight|) or ``random`` (a
+                                          random order seeded by ``tie_break_seed``)
+``allocation``                global      how many entries each tensor keeps: ``global``
+                                          (one ranking over all tensors, with the cap: the
+                                          paper's), ``uniform`` (each tensor p %) or ``erk``
+                                          (Erdos-Renyi-Kernel densities); see allocation.py
+``shuffle_within_tensor``     false       a control: the allocation's per-tensor counts, at
+                                          random positions (seeded by ``tie_break_seed``)
 ``tie_break_seed``            0           seed of the order among equal scores
 ``prune_discriminator``       false       GAN TTS only: prune the discriminator too (the
                                           generator is always prunable)
@@ -37,6 +43,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Mapping, Optional, Tuple
 
+from espnet_sniper.allocation import ALLOCATIONS
 from espnet_sniper.schedule import ScheduleError, SparsitySchedule
 
 IGNORED_REFERENCE_KEYS = {
@@ -45,7 +52,7 @@ IGNORED_REFERENCE_KEYS = {
 }
 
 
-SCORINGS = ("snip", "random")
+SCORINGS = ("snip", "magnitude", "random")
 
 
 class SniperConfigError(ValueError):
@@ -64,6 +71,8 @@ class SniperConfig:
     score_batches: Optional[int] = None
     tie_break_seed: int = 0
     scoring: str = "snip"
+    allocation: str = "global"
+    shuffle_within_tensor: bool = False
     prune_discriminator: bool = False
 
     @property
@@ -129,7 +138,7 @@ def parse_sniper_conf(conf: Optional[Mapping[str, Any]]) -> Optional[SniperConfi
     known = {
         "schedule", "decay", "max_param_sparsity", "exclude_params", "restore_init_values",
         "scale_lr_by_param", "scale_lr", "max_lr_scaling", "score_batches", "tie_break_seed",
-        "scoring", "prune_discriminator",
+        "scoring", "allocation", "shuffle_within_tensor", "prune_discriminator",
     }
     for key in conf:
         if key in IGNORED_REFERENCE_KEYS:
@@ -166,6 +175,13 @@ def parse_sniper_conf(conf: Optional[Mapping[str, Any]]) -> Optional[SniperConfi
     scoring = conf.get("scoring", "snip")
     if scoring not in SCORINGS:
         raise _fail("scoring", f"must be one of {list(SCORINGS)}, got {scoring!r}")
+    allocation = conf.get("allocation", "global")
+    if allocation not in ALLOCATIONS:
+        raise _fail("allocation", f"must be one of {list(ALLOCATIONS)}, got {allocation!r}")
+    shuffle = _bool(conf, "shuffle_within_tensor", False)
+    if shuffle and scoring == "random":
+        raise _fail("shuffle_within_tensor", "shuffles scored positions; with scoring: random "
+                    "they are random already. Remove one of the two keys.")
 
     return SniperConfig(
         schedule=schedule,
@@ -178,5 +194,7 @@ def parse_sniper_conf(conf: Optional[Mapping[str, Any]]) -> Optional[SniperConfi
         score_batches=_int_or_none(conf, "score_batches", 1),
         tie_break_seed=seed,
         scoring=scoring,
+        allocation=allocation,
+        shuffle_within_tensor=shuffle,
         prune_discriminator=_bool(conf, "prune_discriminator", False),
     )

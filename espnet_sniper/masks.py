@@ -1,15 +1,20 @@
-"""From SNIP scores to nested pruning masks.
+"""From scores to nested pruning masks.
 
 All prunable entries of the model are put in one strict total order: by score, and among
-equal scores by a seeded random permutation. A mask at sparsity p prunes the
-``floor(p/100 * N)`` lowest entries of that order (the global threshold); a tensor that
-would lose more than ``max_param_sparsity`` % of its entries instead prunes only its own
-``floor(cap/100 * n)`` lowest. Every mask therefore keeps "the top m entries of each tensor"
-for an m that only grows as p falls, which makes the masks nested, deterministic and
-exact in their counts; the seeded order also covers tensors whose scores are all equal
-(the reference's "random subset" case). The best-ranked entry of each slice that weight
-normalization divides by its norm is always kept (see weight_norm.py), which keeps that
-order's nesting: it only adds the same entries to every mask.
+equal scores by a seeded random permutation. How many entries each tensor loses at
+sparsity p is the allocation's (allocation.py): under the paper's ``global`` allocation,
+the ``floor(p/100 * N)`` lowest entries of that order, except that a tensor that would lose
+more than ``max_param_sparsity`` % of its entries loses only its own ``floor(cap/100 * n)``;
+under ``uniform`` and ``erk``, a count per tensor. Which entries a tensor loses are its
+lowest in that order, or, with ``shuffle_within_tensor``, in a seeded random order of its
+own (a control: the allocation's counts at random positions).
+
+Every mask therefore keeps "the top m entries of each tensor's order" for an m that only
+grows as p falls, which makes the masks nested, deterministic and exact in their counts;
+the seeded order also covers tensors whose scores are all equal (the reference's "random
+subset" case). The best-ranked entry of each slice that weight normalization divides by
+its norm is always kept (see weight_norm.py), which keeps that nesting: it only adds the
+same entries to every mask.
 """
 
 import math
@@ -18,6 +23,8 @@ from typing import Dict, Mapping, Optional, Sequence
 import torch
 
 from espnet_sniper import weight_norm
+from espnet_sniper.allocation import ALLOCATIONS, erk_pruned, uniform_pruned
+from espnet_sniper.config import SniperConfig
 
 Masks = Dict[str, torch.Tensor]
 
@@ -43,16 +50,21 @@ class ScoreRanking:
     """The total order of all prunable entries, from which masks at any sparsity follow."""
 
     def __init__(self, scores: Mapping[str, torch.Tensor], tie_break_seed: int = 0,
-                 kept_slices: Optional[Mapping[str, Optional[int]]] = None):
+                 kept_slices: Optional[Mapping[str, Optional[int]]] = None,
+                 allocation: str = "global", shuffle_within_tensor: bool = False):
         """``kept_slices``: tensors (name -> dim, None for the whole tensor) of which every
-        slice along dim keeps its best-ranked entry at any sparsity."""
+        slice along dim keeps its best-ranked entry at any sparsity. ``allocation`` and
+        ``shuffle_within_tensor``: as the ``sniper_conf`` keys (see the module's text)."""
         if not scores:
             raise ValueError("no prunable parameters to rank")
+        if allocation not in ALLOCATIONS:
+            raise ValueError(f"allocation must be one of {list(ALLOCATIONS)}, got {allocation!r}")
+        self.allocation = allocation
         self.names = list(scores)
         self.shapes = {name: scores[name].shape for name in self.names}
         flat = torch.cat([scores[n].detach().reshape(-1).float().cpu() for n in self.names])
         if not torch.isfinite(flat).all():
-            raise ValueError("SNIP scores contain NaN or infinity; the loss at init is broken")
+            raise ValueError("scores contain NaN or infinity; the loss at init is broken")
         self.total = flat.numel()
         # int32 where it fits: the ranks live as long as the run (4 bytes per entry)
         index = torch.int32 if self.total < 2**31 else torch.int64
@@ -70,33 +82,60 @@ class ScoreRanking:
             n = math.prod(self.shapes[name])
             self._ranks[name] = rank[offset : offset + n].view(self.shapes[name])
             offset += n
+        # the order in which each tensor's own entries go: its slice of the global order,
+        # or a random one of its own
+        self._positions = self._ranks
+        if shuffle_within_tensor:
+            self._positions = {
+                name: torch.randperm(ranks.numel(), generator=generator)
+                .to(index).view(ranks.shape)
+                for name, ranks in self._ranks.items()
+            }
         self._always_kept = {
-            name: _best_of_each_slice(self._ranks[name], dim)
+            name: _best_of_each_slice(self._positions[name], dim)
             for name, dim in (kept_slices or {}).items()
             if name in self._ranks
         }
 
-    def masks(self, sparsity: float, max_param_sparsity: float = 100.0) -> Masks:
-        """Boolean keep-masks (True = kept) at ``sparsity`` %, with the per-tensor cap."""
+    def pruned_counts(self, sparsity: float, max_param_sparsity: float = 100.0) -> Dict[str, int]:
+        """How many entries each tensor loses at ``sparsity`` % (before kept slices)."""
         if not 0 <= sparsity < 100:
             raise ValueError(f"sparsity must be in [0, 100), got {sparsity}")
+        if self.allocation == "uniform":
+            return uniform_pruned(self.shapes, sparsity)
+        if self.allocation == "erk":
+            return erk_pruned(self.shapes, sparsity, max_param_sparsity)
         n_pruned = math.floor(sparsity * self.total / 100)
+        return {
+            name: min(int((ranks < n_pruned).sum()),
+                      math.floor(max_param_sparsity * ranks.numel() / 100))
+            for name, ranks in self._ranks.items()
+        }
+
+    def masks(self, sparsity: float, max_param_sparsity: float = 100.0) -> Masks:
+        """Boolean keep-masks (True = kept) at ``sparsity`` %, with the per-tensor cap."""
         masks: Masks = {}
-        for name in self.names:
-            ranks = self._ranks[name]
-            keep = ranks >= n_pruned
-            numel = ranks.numel()
-            max_pruned = math.floor(max_param_sparsity * numel / 100)
-            if numel - int(keep.sum()) > max_pruned:
-                if max_pruned == 0:
-                    keep = torch.ones_like(keep)
-                else:
-                    cutoff = torch.kthvalue(ranks.reshape(-1), max_pruned).values
-                    keep = ranks > cutoff
+        for name, count in self.pruned_counts(sparsity, max_param_sparsity).items():
+            positions = self._positions[name]
+            if count == 0:
+                keep = torch.ones(positions.shape, dtype=torch.bool)
+            else:
+                cutoff = torch.kthvalue(positions.reshape(-1), count).values
+                keep = positions > cutoff
             if name in self._always_kept:
                 keep = keep | self._always_kept[name]
             masks[name] = keep
         return masks
+
+
+def ranking_for(scores: Mapping[str, torch.Tensor], config: SniperConfig,
+                model: torch.nn.Module) -> ScoreRanking:
+    """The ranking a run with ``config`` trains with: its tie-break seed, allocation and
+    shuffling, and every weight-normalized slice of ``model`` kept."""
+    return ScoreRanking(scores, config.tie_break_seed,
+                        kept_slices=weight_norm.direction_slices(model),
+                        allocation=config.allocation,
+                        shuffle_within_tensor=config.shuffle_within_tensor)
 
 
 def _best_of_each_slice(ranks: torch.Tensor, dim: Optional[int]) -> torch.Tensor:

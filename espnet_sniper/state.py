@@ -19,6 +19,8 @@ from espnet_sniper.tensor_digest import tensor_digest
 
 FORMAT_VERSION = 1
 STATE_FILE = "state.pth"
+# sniper_conf keys added after format 1: a state written before them was made with these
+KEYS_ADDED_LATER = {"allocation": "global", "shuffle_within_tensor": False}
 
 
 class SniperStateError(RuntimeError):
@@ -74,12 +76,19 @@ class SniperState:
 
     def check_matches(self, path: Path, meta: Dict[str, Any]) -> None:
         """Refuse a state made for another model or another SNIPER config."""
-        for key, made_with, now in _differences(self.meta, meta):
+        for key, made_with, now in _differences(_with_later_keys(self.meta),
+                                                _with_later_keys(meta)):
             raise SniperStateError(
                 f"{path} was made with {key} = {made_with!r}, but this run has {key} = "
                 f"{now!r}. Training on would use masks from another model or config. Use a "
                 f"new output directory, or restore the config the run was started with."
             )
+
+
+def _with_later_keys(meta: Dict[str, Any]) -> Dict[str, Any]:
+    if not isinstance(meta.get("sniper_config"), dict):
+        return meta
+    return {**meta, "sniper_config": {**KEYS_ADDED_LATER, **meta["sniper_config"]}}
 
 
 def _differences(made_with: Any, now: Any, key: str = ""):

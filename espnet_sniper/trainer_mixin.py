@@ -33,10 +33,10 @@ from espnet2.train.reporter import SubReporter
 from espnet2.train.trainer import TrainerOptions
 from espnet2.utils.nested_dict_action import NestedDictAction
 from espnet2.utils.types import str2bool
-from espnet_sniper import checkpoint_recovery, weight_norm
+from espnet_sniper import checkpoint_recovery
 from espnet_sniper.config import SniperConfig, parse_sniper_conf
 from espnet_sniper.controller import SniperController
-from espnet_sniper.masks import ScoreRanking
+from espnet_sniper.masks import ranking_for
 from espnet_sniper.rank_agreement import check_ranks_agree
 from espnet_sniper.snip import ScoringTurn, snip_scores
 from espnet_sniper.state import STATE_FILE, SniperState, SniperStateError
@@ -116,8 +116,9 @@ class SniperTrainerMixin:
             default=dict(),
             help="SNIPER training: schedule (completed epochs -> sparsity %%), "
             "max_param_sparsity, exclude_params, restore_init_values, scale_lr_by_param, "
-            "scale_lr, max_lr_scaling, score_batches, tie_break_seed, scoring, "
-            "prune_discriminator (GAN TTS). Empty: dense, exactly as the stock trainer.",
+            "scale_lr, max_lr_scaling, score_batches, tie_break_seed, scoring "
+            "(snip|magnitude|random), allocation (global|uniform|erk), "
+            "shuffle_within_tensor, prune_discriminator (GAN TTS). Empty: dense, exactly as the stock trainer.",
         )
         group.add_argument(
             "--val_teacher_forcing",
@@ -285,8 +286,7 @@ class SniperTrainerMixin:
                 logging.info(f"SNIPER: saved scores and initial values to {path}")
             if distributed_option.distributed:
                 torch.distributed.barrier()
-        ranking = ScoreRanking(state.scores, config.tie_break_seed,
-                               kept_slices=weight_norm.direction_slices(model))
+        ranking = ranking_for(state.scores, config, model)
         return SniperController(
             config, params, ranking, state.init_values, owning_optimizers(optimizers, params),
             distributed=distributed_option.distributed,
@@ -302,6 +302,9 @@ class SniperTrainerMixin:
             logging.info(f"SNIPER: random masks (seeded order, tie_break_seed "
                          f"{config.tie_break_seed}) instead of SNIP scores")
             return {name: torch.zeros_like(p, device="cpu") for name, p in params.items()}
+        if config.scoring == "magnitude":
+            logging.info("SNIPER: masks from the magnitudes of the initial weights")
+            return {name: p.detach().abs().cpu() for name, p in params.items()}
         logging.info(
             f"SNIP scoring over {config.score_batches or 'all'} batches of epoch 1 "
             f"({sum(p.numel() for p in params.values())} prunable entries)"

@@ -26,6 +26,14 @@ def test_the_controls_are_ordinary_keys():
     assert c.scoring == "random" and not c.scale_lr_by_param and not c.restore_init_values
 
 
+def test_mask_choice_keys_default_to_the_papers_and_parse():
+    c = parse_sniper_conf(PAPER_40TO0)
+    assert (c.scoring, c.allocation, c.shuffle_within_tensor) == ("snip", "global", False)
+    c = parse_sniper_conf({"schedule": {0: 40, 2: 0}, "scoring": "magnitude",
+                           "allocation": "erk", "shuffle_within_tensor": True})
+    assert (c.scoring, c.allocation, c.shuffle_within_tensor) == ("magnitude", "erk", True)
+
+
 def test_empty_means_stock_espnet():
     assert parse_sniper_conf({}) is None and parse_sniper_conf(None) is None
 
@@ -51,7 +59,11 @@ def test_decay_instead_of_schedule():
         ({"schedule": {0: 40}, "max_lr_scaling": 0.5}, "sniper_conf.max_lr_scaling"),
         ({"schedule": {0: 40}, "score_batches": 0}, "sniper_conf.score_batches"),
         ({"schedule": {0: 40}, "tie_break_seed": -1}, "sniper_conf.tie_break_seed"),
-        ({"schedule": {0: 40}, "scoring": "magnitude"}, "sniper_conf.scoring"),
+        ({"schedule": {0: 40}, "scoring": "gradient"}, "sniper_conf.scoring"),
+        ({"schedule": {0: 40}, "allocation": "layerwise"}, "sniper_conf.allocation"),
+        ({"schedule": {0: 40}, "shuffle_within_tensor": 1}, "sniper_conf.shuffle_within_tensor"),
+        ({"schedule": {0: 40}, "scoring": "random", "shuffle_within_tensor": True},
+         "sniper_conf.shuffle_within_tensor"),
         ({"schedule": {0: 40}, "decay": {"kind": "linear", "initial": 4, "epochs": 2}},
          "sniper_conf.decay"),
         ({"decay": {"kind": "linear", "initial": 40}}, "sniper_conf.decay"),

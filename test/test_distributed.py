@@ -31,6 +31,20 @@ def rank_batches(rank):
                                  "y": torch.randn(3, 2, generator=g)}) for i in range(2)]
 
 
+# every allocation, and shuffled positions: all must agree across ranks
+VARIANTS = [("global", False), ("uniform", False), ("erk", False), ("uniform", True)]
+
+
+def all_masks(scores):
+    """The 40 % masks of every variant, as one flat 0/1 list."""
+    return torch.cat([
+        m.reshape(-1)
+        for allocation, shuffle in VARIANTS
+        for m in ScoreRanking(scores, tie_break_seed=3, allocation=allocation,
+                              shuffle_within_tensor=shuffle).masks(40).values()
+    ]).to(torch.uint8)
+
+
 def _worker(rank, port, out):
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     dist.init_process_group("gloo", rank=rank, world_size=2)
@@ -38,8 +52,7 @@ def _worker(rank, port, out):
     model = Toy()
     params = prunable_parameters(model, ["norm"])
     scores = snip_scores(model, params, rank_batches(rank), distributed=True)
-    masks = ScoreRanking(scores).masks(40)
-    flat = torch.cat([m.reshape(-1) for m in masks.values()]).to(torch.uint8)
+    flat = all_masks(scores)
     gathered = [torch.empty_like(flat) for _ in range(2)]
     dist.all_gather(gathered, flat)
     out[rank] = [g.tolist() for g in gathered]
@@ -57,13 +70,11 @@ def test_two_gloo_ranks_build_identical_masks_from_all_their_batches():
     model = Toy()
     params = prunable_parameters(model, ["norm"])
     scores = snip_scores(model, params, rank_batches(0) + rank_batches(1))
-    masks = ScoreRanking(scores).masks(40)
-    single = torch.cat([m.reshape(-1) for m in masks.values()]).to(torch.uint8).tolist()
+    single = all_masks(scores).tolist()
     assert rank0_view[0] == single
 
     # a rank scoring only its own batches would disagree: the reduction matters
     torch.manual_seed(0)
     model = Toy()
     params = prunable_parameters(model, ["norm"])
-    alone = ScoreRanking(snip_scores(model, params, rank_batches(1))).masks(40)
-    assert torch.cat([m.reshape(-1) for m in alone.values()]).to(torch.uint8).tolist() != single
+    assert all_masks(snip_scores(model, params, rank_batches(1))).tolist() != single

@@ -96,3 +96,14 @@ def test_a_state_from_another_model_or_config_is_refused_naming_the_key(saved, e
     message = str(info.value)
     assert f"made with {key} = " in message and "new output directory" in message
     state.check_matches(path, META)  # and the unchanged one passes
+
+
+def test_a_state_from_before_the_mask_choice_keys_resumes_with_their_defaults(saved):
+    _, path = saved
+    state = SniperState.load(path)
+    now = {**META, "sniper_config": {**META["sniper_config"], "allocation": "global",
+                                     "shuffle_within_tensor": False}}
+    state.check_matches(path, now)  # made before the keys existed: the paper's masks
+    with pytest.raises(SniperStateError, match="sniper_config.allocation"):
+        state.check_matches(path, {**now, "sniper_config": {**now["sniper_config"],
+                                                            "allocation": "erk"}})

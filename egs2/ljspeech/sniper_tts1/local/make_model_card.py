@@ -52,13 +52,17 @@ def sniper_section(exp_dir: Path, train_config: Path, conf: dict) -> list:
         f"{config.max_param_sparsity:g} %; regrowth from "
         f"{'initial values' if config.restore_init_values else 'zero'}; per-tensor LR "
         f"scaling {'on' if config.scale_lr_by_param else 'off'} (max x{config.max_lr_scaling:g})",
+        f"- masks: {config.scoring} scores, {config.allocation} allocation"
+        f"{', positions shuffled within each tensor' if config.shuffle_within_tensor else ''}",
         "",
         "| from epoch | nominal sparsity % | real sparsity % |",
         "|---:|---:|---:|",
     ]
     state_path = exp_dir / "sniper" / STATE_FILE
     ranking = ScoreRanking(SniperState.load(state_path).scores, config.tie_break_seed,
-                           kept_slices=kept_slices(train_config, conf)) \
+                           kept_slices=kept_slices(train_config, conf),
+                           allocation=config.allocation,
+                           shuffle_within_tensor=config.shuffle_within_tensor) \
         if state_path.is_file() else None
     for completed, sparsity in sorted(config.schedule.points.items()):
         real = (real_sparsity(ranking.masks(sparsity, config.max_param_sparsity))

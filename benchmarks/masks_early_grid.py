@@ -1,0 +1,314 @@
+#!/usr/bin/env python3
+"""Which weights to keep: an early-phase paired grid of mask variants at 40 % sparsity.
+
+The question is the first two epochs (the paper's claim (a), and why SNIP's masks trained
+worse than random ones in the full grid), so every run is two epochs: stage 6 of the
+recipe only, on the full grid's corpus (``training_quality.prepare``: 464 utterances, 40
+validation), one thread per run, ``--jobs`` at a time, seed-major.
+
+Contenders (conf/mini/ configs; the sparse ones at a constant 40 %, SNIP scored over the
+whole first epoch as the paper does, ``score_batches: null``):
+
+* ``dense``; the paper's ``global_snip`` (one ranking, cap 75 %); ``global_random``;
+  ``global_snip_shuffled`` (SNIP's per-tensor counts at random positions); ``uniform_snip``,
+  ``uniform_random``, ``uniform_magnitude`` (every tensor 40 %); ``erk_snip``, ``erk_random``
+  (ERK densities); random and shuffled masks are seeded by the run's seed;
+* two dense controls for what a random 40 % mask changes besides the mask itself:
+  ``dense_lr167`` (the learning rate times 1/0.6, the factor SNIPER gives a tensor at
+  density 0.6) and ``dense_initvar`` (every prunable matrix's initial weights times
+  sqrt(0.6): a density-0.6 random mask's shrinking of each layer's initial output
+  variance; the initial weights come from a sparse run of the same seed's SNIPER state).
+
+Paired as in training_quality.py (same initial weights and batch order per seed).
+Differences per seed against dense and against global_snip, 95 % t-intervals over seeds.
+
+    python benchmarks/masks_early_grid.py --seeds 10        # resumable; a rerun skips done runs
+    python benchmarks/masks_early_grid.py --report_only
+
+Writes ``benchmarks/results/masks_early_grid/<contender>_seed<k>.json`` (each run, at its
+end), ``masks_early_grid.json`` (the summary) and ``masks_early_grid.png``.
+"""
+
+import argparse
+import copy
+import json
+import logging
+import math
+import subprocess
+import sys
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+import torch
+import yaml
+
+from bench_common import REPO, RESULTS, provenance, single_thread_env
+from espnet_sniper.fileio import atomic_torch_save, atomic_write_text
+from espnet_sniper.state import SniperState
+from training_quality import interval, prepare, verdict
+
+SPARSITY = 40
+# name: (config under conf/mini/, sniper_conf keys set, what it is)
+CONTENDERS: Dict[str, Tuple[str, Optional[dict], str]] = {
+    "dense": ("train_fastspeech2.yaml", None, "dense training"),
+    "global_random": ("train_sniper.yaml", {"scoring": "random"},
+                      "random order, one ranking with the cap"),
+    "global_snip": ("train_sniper.yaml", {}, "the paper's: SNIP, one ranking with the cap"),
+    "global_snip_shuffled": ("train_sniper.yaml", {"shuffle_within_tensor": True},
+                             "SNIP's per-tensor counts at random positions"),
+    "uniform_snip": ("train_sniper.yaml", {"allocation": "uniform"},
+                     "SNIP within each tensor, every tensor 40 %"),
+    "uniform_random": ("train_sniper.yaml", {"allocation": "uniform", "scoring": "random"},
+                       "random within each tensor, every tensor 40 %"),
+    "uniform_magnitude": ("train_sniper.yaml", {"allocation": "uniform",
+                                                "scoring": "magnitude"},
+                          "largest initial weights within each tensor, every tensor 40 %"),
+    "erk_snip": ("train_sniper.yaml", {"allocation": "erk"}, "SNIP within ERK densities"),
+    "erk_random": ("train_sniper.yaml", {"allocation": "erk", "scoring": "random"},
+                   "random within ERK densities"),
+    "dense_lr167": ("train_fastspeech2.yaml", None,
+                    "dense, learning rate x 1/0.6 (a density-0.6 tensor's LR factor)"),
+    "dense_initvar": ("train_fastspeech2.yaml", None,
+                      "dense, prunable matrices' initial weights x sqrt(0.6)"),
+}
+REFERENCES = ("dense", "global_snip")
+LOSSES = ["loss", "l1_loss", "duration_loss", "pitch_loss", "energy_loss"]
+SEEDED_KEYS = ("random",)  # scorings whose order is drawn per seed
+
+
+def contender_config(contender: str, seed: int, max_epoch: int,
+                     init_param: Optional[Path] = None) -> dict:
+    name, sniper_keys, _ = CONTENDERS[contender]
+    conf = yaml.safe_load((REPO / "conf/mini" / name).read_text())
+    conf.update(seed=seed, max_epoch=max_epoch)
+    if sniper_keys is not None:
+        sniper = copy.deepcopy(conf["sniper_conf"])
+        sniper.update(schedule={0: SPARSITY}, score_batches=None, **sniper_keys)
+        if sniper.get("scoring") in SEEDED_KEYS or sniper.get("shuffle_within_tensor"):
+            sniper["tie_break_seed"] = seed  # another random draw for every seed
+        conf["sniper_conf"] = sniper
+    if contender == "dense_lr167":
+        conf["optim_conf"] = {**conf["optim_conf"],
+                              "lr": conf["optim_conf"]["lr"] / (1 - SPARSITY / 100)}
+    if contender == "dense_initvar":
+        conf["init_param"] = [str(init_param)]
+    return conf
+
+
+def scaled_initial_weights(recipe: Path, seed: int) -> Path:
+    """A file of this seed's initial prunable matrices times sqrt(1 - p), for init_param.
+
+    The seed's initial weights are those every paired run starts from; any sparse run of
+    the seed saved them in its SNIPER state (in the run order, ``global_random`` is the
+    second run of each seed and scores nothing, so it is done long before)."""
+    target = recipe / "grid_early" / f"initvar_seed{seed}.pth"
+    if target.exists():
+        return target
+    states = sorted((recipe / "exp").glob(f"*_seed{seed}/sniper/state.pth"))
+    if not states:
+        raise RuntimeError(f"dense_initvar seed {seed}: no SNIPER state of seed {seed} under "
+                           f"{recipe / 'exp'} to take the initial weights from; run a sparse "
+                           f"contender of that seed first")
+    init = SniperState.load(states[0]).init_values
+    factor = math.sqrt(1 - SPARSITY / 100)
+    atomic_torch_save({name: (w * factor if w.dim() >= 2 else w)
+                       for name, w in init.items()}, target)
+    return target
+
+
+def train(recipe: Path, setup: Dict, contender: str, seed: int) -> Dict:
+    tag = f"early_{contender}_seed{seed}"
+    work = recipe / "grid_early"
+    work.mkdir(exist_ok=True)
+    init_param = scaled_initial_weights(recipe, seed) if contender == "dense_initvar" else None
+    config = work / f"{tag}.yaml"
+    atomic_write_text(config, yaml.safe_dump(
+        contender_config(contender, seed, setup["max_epoch"], init_param), sort_keys=False))
+    log_path = work / f"{tag}.log"
+    logging.info(f"{tag}: training (log: {log_path})")
+    with open(log_path, "a") as log:
+        done = subprocess.run(
+            ["./run.sh", "--mini", "true", "--mini_num_utts", str(setup["num_utts"]),
+             "--num_held_out", str(setup["num_held_out"]), "--nj", "1",
+             "--stage", "6", "--stop_stage", "6", "--train_config",
+             str(config.relative_to(recipe)), "--tag", tag],
+            cwd=recipe, env=single_thread_env(), stdout=log, stderr=subprocess.STDOUT)
+    if done.returncode != 0:
+        raise RuntimeError(f"{tag} failed (rc {done.returncode}): see {log_path}")
+    return collect(recipe / "exp" / tag)
+
+
+def collect(exp: Path) -> Dict:
+    """Per-epoch validation losses, and the real sparsity and SNIP scoring time."""
+    stats = torch.load(exp / "checkpoint.pth", map_location="cpu",
+                       weights_only=False)["reporter"]["stats"]
+    epochs = [{"epoch": epoch,
+               "valid": {k: float(stats[epoch]["valid"][k]) for k in LOSSES},
+               "sparsity_real": float(stats[epoch]["train"].get("sniper_sparsity_real", 0.0)),
+               "lr_factor": float(stats[epoch]["train"].get("sniper_lr_factor", 1.0)),
+               "train_seconds": stats[epoch]["train"]["time"].total_seconds()}
+              for epoch in sorted(stats)]
+    scoring = [float(line.split(" batches in ")[1].split()[0])
+               for line in (exp / "train.log").read_text().splitlines()
+               if "SNIP scoring done:" in line and " seconds" in line]
+    return {"epochs": epochs, "scoring_seconds": scoring[-1] if scoring else 0.0}
+
+
+# ----------------------------------------------------------------------------- analysis
+def paired(runs: Dict[str, Dict[int, Dict]], a: str, b: str) -> Optional[Dict]:
+    """a - b per seed and epoch (validation loss and its terms, and in % of b's loss)."""
+    seeds = sorted(set(runs.get(a, {})) & set(runs.get(b, {})))
+    if len(seeds) < 2:
+        return None
+    n_epochs = min(len(runs[c][s]["epochs"]) for c in (a, b) for s in seeds)
+    per_epoch = []
+    for i in range(n_epochs):
+        def diff(key):
+            return [runs[a][s]["epochs"][i]["valid"][key] - runs[b][s]["epochs"][i]["valid"][key]
+                    for s in seeds]
+        row = {"epoch": i + 1, **{k: interval(diff(k)) for k in LOSSES}}
+        row["loss_percent"] = interval([100 * (runs[a][s]["epochs"][i]["valid"]["loss"]
+                                              / runs[b][s]["epochs"][i]["valid"]["loss"] - 1)
+                                        for s in seeds])
+        row["verdict"] = verdict(row["loss"])
+        per_epoch.append(row)
+    return {"seeds": seeds, "per_epoch": per_epoch}
+
+
+def summarize(runs: Dict[str, Dict[int, Dict]]) -> Dict:
+    contenders = {}
+    for c, by_seed in runs.items():
+        if not by_seed:
+            continue
+        done = list(by_seed.values())
+        n_epochs = min(len(r["epochs"]) for r in done)
+        contenders[c] = {
+            "description": CONTENDERS[c][2], "seeds": sorted(by_seed),
+            "valid_loss_by_epoch": [interval([r["epochs"][i]["valid"]["loss"] for r in done])
+                                    for i in range(n_epochs)],
+            "sparsity_real": interval([r["epochs"][0]["sparsity_real"] for r in done]),
+            "mean_lr_factor": interval([r["epochs"][0]["lr_factor"] for r in done]),
+            "scoring_seconds": interval([r["scoring_seconds"] for r in done]),
+        }
+    comparisons = {f"{a}-{b}": d for b in REFERENCES for a in runs
+                   if a != b and (d := paired(runs, a, b)) is not None}
+    return {"contenders": contenders, "comparisons": comparisons}
+
+
+def plot(summary: Dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(13, 0.45 * len(CONTENDERS) + 2), sharey=True)
+    names = [c for c in CONTENDERS if c != "dense"]
+    for ax, ref in zip(axes, REFERENCES):
+        for i, epoch in enumerate((1, 2)):
+            xs, ys, errs = [], [], [[], []]
+            for y, name in enumerate(names):
+                d = summary["comparisons"].get(f"{name}-{ref}")
+                if d is None or len(d["per_epoch"]) < epoch:
+                    continue
+                row = d["per_epoch"][epoch - 1]["loss_percent"]
+                xs.append(row["mean"])
+                ys.append(y + (i - 0.5) * 0.3)
+                errs[0].append(row["mean"] - row["ci95"][0])
+                errs[1].append(row["ci95"][1] - row["mean"])
+            ax.errorbar(xs, ys, xerr=errs, fmt="o", markersize=4, capsize=3,
+                        label=f"epoch {epoch}")
+        ax.axvline(0, color="black", linewidth=0.8)
+        ax.set_yticks(range(len(names)), names, fontsize=8)
+        ax.invert_yaxis()
+        ax.grid(alpha=0.3)
+        ax.set_xlabel(f"validation loss, % of {ref}'s (< 0: lower than {ref})")
+        ax.set_title(f"paired difference to {ref}, 95 % t-interval", fontsize=9)
+        ax.legend(fontsize=8)
+    n = max((len(c["seeds"]) for c in summary["contenders"].values()), default=0)
+    fig.suptitle(f"mask variants at {SPARSITY} %, first two epochs, up to {n} paired seeds",
+                 fontsize=10)
+    fig.tight_layout()
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp, dpi=80)
+    tmp.replace(path)
+    plt.close(fig)
+
+
+# ----------------------------------------------------------------------------- driver
+def main(argv: Optional[List[str]] = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--first_seed", type=int, default=0)
+    parser.add_argument("--max_epoch", type=int, default=2)
+    parser.add_argument("--jobs", type=int, default=2, help="runs at a time, one thread each")
+    parser.add_argument("--num_utts", type=int, default=464, help="mini corpus size")
+    parser.add_argument("--num_held_out", type=int, default=40)
+    parser.add_argument("--contenders", nargs="+", default=list(CONTENDERS),
+                        choices=list(CONTENDERS))
+    parser.add_argument("--work_dir", type=Path,
+                        default=Path(tempfile.gettempdir()) / "espnet_sniper_quality")
+    parser.add_argument("--out_dir", type=Path, default=RESULTS / "masks_early_grid")
+    parser.add_argument("--report_only", action="store_true")
+    args = parser.parse_args(argv)
+    for name in ("seeds", "jobs", "max_epoch", "num_held_out"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name} must be at least 1")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s: %(message)s")
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    setup = {"num_utts": args.num_utts, "num_held_out": args.num_held_out,
+             "max_epoch": args.max_epoch, "sparsity": SPARSITY, "score_batches": "whole epoch",
+             "threads_per_job": 1}
+
+    plan = [(c, s) for s in range(args.first_seed, args.first_seed + args.seeds)
+            for c in args.contenders]
+    todo = [] if args.report_only else [
+        (c, s) for c, s in plan if not _finished(args.out_dir / f"{c}_seed{s}.json", setup)]
+    logging.info(f"{len(plan) - len(todo)} of {len(plan)} runs already finished")
+    recipe = prepare(args.work_dir, args.num_utts, args.num_held_out) if todo else None
+
+    def one(item):
+        contender, seed = item
+        result = {**provenance("masks_early_grid"), "contender": contender, "seed": seed,
+                  "config": f"conf/mini/{CONTENDERS[contender][0]}",
+                  "sniper_conf_changes": CONTENDERS[contender][1], "setup": setup,
+                  **train(recipe, setup, contender, seed)}
+        atomic_write_text(args.out_dir / f"{contender}_seed{seed}.json",
+                          json.dumps(result, indent=1) + "\n")
+        logging.info(f"{contender} seed {seed}: valid loss by epoch "
+                     f"{[round(e['valid']['loss'], 3) for e in result['epochs']]}")
+
+    failures = []
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        for item, future in [(i, pool.submit(one, i)) for i in todo]:
+            try:
+                future.result()
+            except (RuntimeError, OSError, KeyError) as e:
+                failures.append(str(e))
+                logging.error(str(e))
+
+    runs: Dict[str, Dict[int, Dict]] = {c: {} for c in CONTENDERS}
+    for path in sorted(args.out_dir.glob("*_seed*.json")):
+        run = json.loads(path.read_text())
+        if run["contender"] in runs and run["setup"] == setup:
+            runs[run["contender"]][run["seed"]] = run
+    summary = summarize(runs)
+    atomic_write_text(args.out_dir.with_suffix(".json"), json.dumps(
+        {**provenance("masks_early_grid"), "setup": setup,
+         "runs_finished": sum(len(v) for v in runs.values()), **summary}, indent=1) + "\n")
+    if summary["comparisons"]:
+        plot(summary, args.out_dir.with_suffix(".png"))
+    if failures:
+        sys.exit(f"error: {len(failures)} run(s) failed: " + "; ".join(failures))
+
+
+def _finished(path: Path, setup: Dict) -> bool:
+    try:
+        return json.loads(path.read_text())["setup"] == setup
+    except (OSError, ValueError, KeyError):
+        return False
+
+
+if __name__ == "__main__":
+    main()
