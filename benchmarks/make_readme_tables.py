@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Regenerate the READMEs' results sections from the JSON files in benchmarks/results/.
 
-The repository README's section lies between ``<!-- results:begin -->`` and
-``<!-- results:end -->``, the recipe README's between ``<!-- mini:begin -->`` and
+The repository README's sections lie between ``<!-- results:begin -->`` and
+``<!-- results:end -->`` and between ``<!-- masks:begin -->`` and ``<!-- masks:end -->``
+(which weights to keep), the recipe README's between ``<!-- mini:begin -->`` and
 ``<!-- mini:end -->``; neither is edited by hand.
 """
 
@@ -17,6 +18,7 @@ REPO = Path(__file__).resolve().parents[1]
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
 RECIPE_README = REPO / "egs2" / "ljspeech" / "sniper_tts1" / "README.md"
 MINI_BEGIN, MINI_END = "<!-- mini:begin -->", "<!-- mini:end -->"
+MASKS_BEGIN, MASKS_END = "<!-- masks:begin -->", "<!-- masks:end -->"
 
 
 def _where(data: dict, script: str) -> str:
@@ -349,6 +351,110 @@ def main_job_table(data: dict) -> list:
     return lines
 
 
+MASK_MODELS = {"mini": "mini FastSpeech2", "paper": "paper-size FastSpeech2",
+               "jets": "paper-size JETS generator"}
+
+
+def masks_report_table(data: dict) -> list:
+    lines = [f"**Where the masks prune** ({_where(data, 'masks_report.py')}): SNIP scores of "
+             f"each model at its initial weights on the grid's corpus, and the share of each "
+             f"module pruned at the schedule's highest sparsity under the paper's global "
+             f"ranking (with its 75 % cap), a uniform share per tensor, and ERK densities.", ""]
+    for model, r in data["models"].items():
+        top = str(r["sparsities"][0])
+        real = r["real_sparsity"]
+        lines += [f"*{MASK_MODELS.get(model, model)}* (`{r['config']}`, "
+                  f"{r['prunable_entries'] / 1e6:.2f} M prunable entries, scored over "
+                  f"{r['scored_over']}): at a nominal {float(top):g} %, real sparsity global "
+                  f"{real['global'][top]:.1f} % ({len(r['tensors_at_cap']['global'])} of "
+                  f"{len(r['tensors'])} tensors at the cap), uniform {real['uniform'][top]:.2f} "
+                  f"%, ERK {real['erk'][top]:.2f} %.", "",
+                  "| module | share of entries % | share of summed score % | pruned, global % "
+                  "| pruned, uniform % | pruned, ERK % |", "|---|---:|---:|---:|---:|---:|"]
+        groups = sorted(r["groups"].items(), key=lambda kv: -kv[1]["numel_share"])
+        for name, g in groups:
+            score = f"{100 * g['score_share']:.1f}" if g["score_share"] is not None else "-"
+            pruned = " | ".join(f"{g['pruned_percent'][f'{a}@{top}']:.1f}"
+                                for a in ("global", "uniform", "erk"))
+            lines.append(f"| {name} | {100 * g['numel_share']:.1f} | {score} | {pruned} |")
+        lines += ["", f"![pruned share by module, {model}]"
+                      f"(benchmarks/results/masks_report_{model}.png)", ""]
+    return lines
+
+
+def _pct(x: dict) -> str:
+    lo, hi = x["ci95"]
+    if math.isnan(lo):
+        return f"{x['mean']:+.1f} % (one seed)"
+    return f"{x['mean']:+.1f} % [{lo:+.1f}, {hi:+.1f}]"
+
+
+def _better_both_epochs(d: dict) -> bool:
+    return len(d["per_epoch"]) >= 2 and all(row["loss"]["ci95"][1] < 0
+                                            for row in d["per_epoch"][:2])
+
+
+def masks_early_grid_table(data: dict) -> list:
+    c, cmp, setup = data["contenders"], data["comparisons"], data["setup"]
+    n = min(len(r["seeds"]) for r in c.values())
+    lines = [
+        f"**Which weights to keep, epochs 1-2** ({_where(data, 'masks_early_grid.py')}): "
+        f"paired grid, {n} seeds (same initial weights and batch order per seed), every "
+        f"sparse contender at a constant {setup['sparsity']} % for {setup['max_epoch']} epochs "
+        f"of the mini FastSpeech2 on the {setup['num_utts']}-utterance corpus, SNIP scored over "
+        f"{setup['score_batches']}; validation loss on {setup['num_held_out']} utterances. "
+        f"Differences in % of the second's loss, 95 % t-intervals over seeds; negative: the "
+        f"first is better.", "",
+        "| contender | real sparsity % | valid loss epoch 1 | epoch 2 | minus dense, epoch 1 | "
+        "epoch 2 | minus global_snip, epoch 1 | epoch 2 |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for name, r in c.items():
+        cells = []
+        for ref in ("dense", "global_snip"):
+            d = cmp.get(f"{name}-{ref}")
+            cells += ([_pct(row["loss_percent"]) for row in d["per_epoch"][:2]]
+                      if d else ["", ""])
+        loss = r["valid_loss_by_epoch"]
+        lines.append(f"| {name}: {r['description']} | {r['sparsity_real']['mean']:.1f} | "
+                     f"{_mean_ci(loss[0])} | {_mean_ci(loss[1])} | " + " | ".join(cells) + " |")
+    winners = [k.split("-")[0] for k, d in cmp.items()
+               if k.endswith("-dense") and _better_both_epochs(d)
+               and k.split("-")[0] not in ("dense_lr167", "dense_initvar")]
+    lines += ["", "What the pairs say (epoch 1; epoch 2):", ""]
+    questions = {
+        "global_snip_shuffled-global_snip": "SNIP's positions, at SNIP's own per-tensor counts "
+        "(shuffled minus SNIP)",
+        "global_random-global_snip_shuffled": "SNIP's per-tensor counts against the near-uniform "
+        "counts of one random ranking, at random positions",
+        "uniform_random-global_random": "exactly uniform counts against one random ranking's",
+        "uniform_snip-uniform_random": "SNIP's positions at uniform counts (SNIP minus random)",
+        "erk_snip-erk_random": "SNIP's positions at ERK counts (SNIP minus random)",
+        "uniform_magnitude-uniform_random": "the largest initial weights at uniform counts "
+        "(magnitude minus random)",
+        "dense_lr167-dense": "dense with the learning rate times 1/0.6",
+        "dense_initvar-dense": "dense with its prunable matrices' initial weights times "
+        "sqrt(0.6)",
+        "uniform_random-dense_lr167": "a uniform random mask against that learning-rate control",
+        "uniform_random-dense_initvar": "a uniform random mask against that initial-variance "
+        "control",
+    }
+    for key, question in questions.items():
+        d = cmp.get(key)
+        if d:
+            verdicts = [row["verdict"] for row in d["per_epoch"][:2]]
+            lines.append(f"- {question}: {'; '.join(_pct(row['loss_percent']) for row in d['per_epoch'][:2])}"
+                         f" ({', '.join(verdicts)})")
+    lines += ["", "Lower validation loss than dense in both epochs 1 and 2, interval excluding "
+              "zero (the paper's claim (a) for the mask alone): "
+              + (", ".join(f"**{w}**" for w in winners) if winners else "**none**") + ".", "",
+              "![mask variants, paired differences](benchmarks/results/masks_early_grid.png)", ""]
+    return lines
+
+
+MASKS_TABLES = {
+    "masks_report.json": masks_report_table,
+    "masks_early_grid.json": masks_early_grid_table,
+}
 TABLES = {
     "main_job.json": main_job_table,
     "unseen.json": main_job_table,
@@ -370,17 +476,18 @@ def write_section(readme: Path, begin: str, end: str, lines: list) -> None:
     atomic_write_text(readme, head + "\n".join([begin, "", *lines, end]) + tail)
 
 
-def tables(names) -> list:
+def tables(names, makers=TABLES) -> list:
     lines = []
     for name in names:
         path = REPO / "benchmarks" / "results" / name
         if path.is_file():
-            lines += TABLES[name](json.loads(path.read_text()))
+            lines += makers[name](json.loads(path.read_text()))
     return lines
 
 
 def main() -> None:
     write_section(REPO / "README.md", BEGIN, END, tables(TABLES))
+    write_section(REPO / "README.md", MASKS_BEGIN, MASKS_END, tables(MASKS_TABLES, MASKS_TABLES))
     mini = [line.replace("benchmarks/results/", "../../../benchmarks/results/")
             for line in tables(["main_job.json", "unseen.json"])]
     write_section(RECIPE_README, MINI_BEGIN, MINI_END, mini)

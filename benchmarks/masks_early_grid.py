@@ -34,17 +34,16 @@ import copy
 import json
 import logging
 import math
-import subprocess
 import sys
 import tempfile
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 import torch
 import yaml
 
-from bench_common import REPO, RESULTS, provenance, single_thread_env
+from bench_common import REPO, RESULTS, provenance
+from paired_runs import load_runs, run_all, run_stages, scoring_seconds, still_to_run
 from espnet_sniper.fileio import atomic_torch_save, atomic_write_text
 from espnet_sniper.state import SniperState
 from training_quality import interval, prepare, verdict
@@ -74,6 +73,13 @@ CONTENDERS: Dict[str, Tuple[str, Optional[dict], str]] = {
                       "dense, prunable matrices' initial weights x sqrt(0.6)"),
 }
 REFERENCES = ("dense", "global_snip")
+# (a, b) pairs that separate the causes: positions at SNIP's per-tensor counts, SNIP's
+# allocation against random's, positions at fixed allocations, and the random masks
+# against the dense controls that imitate them
+CAUSE_PAIRS = [("global_snip_shuffled", "global_snip"), ("global_random", "global_snip_shuffled"),
+               ("uniform_snip", "uniform_random"), ("erk_snip", "erk_random"),
+               ("uniform_magnitude", "uniform_random"), ("uniform_random", "global_random"),
+               ("uniform_random", "dense_lr167"), ("uniform_random", "dense_initvar")]
 LOSSES = ["loss", "l1_loss", "duration_loss", "pitch_loss", "energy_loss"]
 SEEDED_KEYS = ("random",)  # scorings whose order is drawn per seed
 
@@ -128,16 +134,7 @@ def train(recipe: Path, setup: Dict, contender: str, seed: int) -> Dict:
         contender_config(contender, seed, setup["max_epoch"], init_param), sort_keys=False))
     log_path = work / f"{tag}.log"
     logging.info(f"{tag}: training (log: {log_path})")
-    with open(log_path, "a") as log:
-        done = subprocess.run(
-            ["./run.sh", "--mini", "true", "--mini_num_utts", str(setup["num_utts"]),
-             "--num_held_out", str(setup["num_held_out"]), "--nj", "1",
-             "--stage", "6", "--stop_stage", "6", "--train_config",
-             str(config.relative_to(recipe)), "--tag", tag],
-            cwd=recipe, env=single_thread_env(), stdout=log, stderr=subprocess.STDOUT)
-    if done.returncode != 0:
-        raise RuntimeError(f"{tag} failed (rc {done.returncode}): see {log_path}")
-    return collect(recipe / "exp" / tag)
+    return collect(run_stages(recipe, setup, 6, 6, config, tag, log_path))
 
 
 def collect(exp: Path) -> Dict:
@@ -150,10 +147,7 @@ def collect(exp: Path) -> Dict:
                "lr_factor": float(stats[epoch]["train"].get("sniper_lr_factor", 1.0)),
                "train_seconds": stats[epoch]["train"]["time"].total_seconds()}
               for epoch in sorted(stats)]
-    scoring = [float(line.split(" batches in ")[1].split()[0])
-               for line in (exp / "train.log").read_text().splitlines()
-               if "SNIP scoring done:" in line and " seconds" in line]
-    return {"epochs": epochs, "scoring_seconds": scoring[-1] if scoring else 0.0}
+    return {"epochs": epochs, "scoring_seconds": scoring_seconds(exp)}
 
 
 # ----------------------------------------------------------------------------- analysis
@@ -192,8 +186,8 @@ def summarize(runs: Dict[str, Dict[int, Dict]]) -> Dict:
             "mean_lr_factor": interval([r["epochs"][0]["lr_factor"] for r in done]),
             "scoring_seconds": interval([r["scoring_seconds"] for r in done]),
         }
-    comparisons = {f"{a}-{b}": d for b in REFERENCES for a in runs
-                   if a != b and (d := paired(runs, a, b)) is not None}
+    pairs = [(a, b) for b in REFERENCES for a in runs if a != b] + CAUSE_PAIRS
+    comparisons = {f"{a}-{b}": d for a, b in pairs if (d := paired(runs, a, b)) is not None}
     return {"contenders": contenders, "comparisons": comparisons}
 
 
@@ -263,36 +257,20 @@ def main(argv: Optional[List[str]] = None) -> None:
 
     plan = [(c, s) for s in range(args.first_seed, args.first_seed + args.seeds)
             for c in args.contenders]
-    todo = [] if args.report_only else [
-        (c, s) for c, s in plan if not _finished(args.out_dir / f"{c}_seed{s}.json", setup)]
-    logging.info(f"{len(plan) - len(todo)} of {len(plan)} runs already finished")
+    todo = [] if args.report_only else still_to_run(plan, args.out_dir, setup)
     recipe = prepare(args.work_dir, args.num_utts, args.num_held_out) if todo else None
 
-    def one(item):
-        contender, seed = item
+    def one(contender: str, seed: int) -> Dict:
         result = {**provenance("masks_early_grid"), "contender": contender, "seed": seed,
                   "config": f"conf/mini/{CONTENDERS[contender][0]}",
                   "sniper_conf_changes": CONTENDERS[contender][1], "setup": setup,
                   **train(recipe, setup, contender, seed)}
-        atomic_write_text(args.out_dir / f"{contender}_seed{seed}.json",
-                          json.dumps(result, indent=1) + "\n")
         logging.info(f"{contender} seed {seed}: valid loss by epoch "
                      f"{[round(e['valid']['loss'], 3) for e in result['epochs']]}")
+        return result
 
-    failures = []
-    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        for item, future in [(i, pool.submit(one, i)) for i in todo]:
-            try:
-                future.result()
-            except (RuntimeError, OSError, KeyError) as e:
-                failures.append(str(e))
-                logging.error(str(e))
-
-    runs: Dict[str, Dict[int, Dict]] = {c: {} for c in CONTENDERS}
-    for path in sorted(args.out_dir.glob("*_seed*.json")):
-        run = json.loads(path.read_text())
-        if run["contender"] in runs and run["setup"] == setup:
-            runs[run["contender"]][run["seed"]] = run
+    failures = run_all(todo, one, args.out_dir, args.jobs)
+    runs = load_runs(args.out_dir, CONTENDERS, setup)
     summary = summarize(runs)
     atomic_write_text(args.out_dir.with_suffix(".json"), json.dumps(
         {**provenance("masks_early_grid"), "setup": setup,
@@ -301,13 +279,6 @@ def main(argv: Optional[List[str]] = None) -> None:
         plot(summary, args.out_dir.with_suffix(".png"))
     if failures:
         sys.exit(f"error: {len(failures)} run(s) failed: " + "; ".join(failures))
-
-
-def _finished(path: Path, setup: Dict) -> bool:
-    try:
-        return json.loads(path.read_text())["setup"] == setup
-    except (OSError, ValueError, KeyError):
-        return False
 
 
 if __name__ == "__main__":

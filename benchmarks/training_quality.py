@@ -38,7 +38,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
@@ -46,7 +45,8 @@ import torch
 import yaml
 from scipy import stats as scipy_stats
 
-from bench_common import REPO, RESULTS, copy_recipe, provenance, single_thread_env
+from bench_common import REPO, RESULTS, copy_recipe, provenance
+from paired_runs import load_runs, run_all, run_stages, scoring_seconds, still_to_run
 from espnet_sniper.fileio import atomic_write_text
 
 # name: (config under conf/mini/, sniper_conf keys changed, what it is)
@@ -62,6 +62,15 @@ CONTENDERS: Dict[str, Tuple[str, dict, str]] = {
                        "SNIPER 40 -> 0 % without learning-rate scaling"),
     "zeroregrow40to0": ("train_sniper.yaml", {"restore_init_values": False},
                         "SNIPER 40 -> 0 % regrowing from zero"),
+    # mask variants (benchmarks/masks_early_grid.py says which to bring here)
+    "uniform_random40to0": ("train_sniper.yaml", {"allocation": "uniform", "scoring": "random"},
+                            "SNIPER 40 -> 0 % with random masks, every tensor alike"),
+    "uniform_snip40to0": ("train_sniper.yaml", {"allocation": "uniform"},
+                          "SNIPER 40 -> 0 % with SNIP masks, every tensor alike"),
+    "erk_snip40to0": ("train_sniper.yaml", {"allocation": "erk"},
+                      "SNIPER 40 -> 0 % with SNIP masks in ERK densities"),
+    "erk_random40to0": ("train_sniper.yaml", {"allocation": "erk", "scoring": "random"},
+                        "SNIPER 40 -> 0 % with random masks in ERK densities"),
 }
 # (contender, reference): the differences that answer the questions
 COMPARISONS = [
@@ -96,8 +105,10 @@ def contender_config(contender: str, seed: int, max_epoch: int) -> dict:
     if "sniper_conf" in conf:
         sniper = copy.deepcopy(conf["sniper_conf"])
         sniper["schedule"] = scaled_schedule(sniper["schedule"], max_epoch)
+        # the paper scores the whole first epoch (conf/mini scores 5 batches to stay short)
+        sniper["score_batches"] = None
         sniper.update(changes)
-        if sniper.get("scoring") == "random":
+        if sniper.get("scoring") == "random" or sniper.get("shuffle_within_tensor"):
             sniper["tie_break_seed"] = seed  # a different random mask for every seed
         conf["sniper_conf"] = sniper
     return conf
@@ -132,16 +143,10 @@ def train_and_score(recipe: Path, setup: Dict, contender: str, seed: int) -> Dic
     earlier = sorted((recipe / "exp").glob("*_seed*/results.json"))
     reuse = ["--score_references", str(earlier[0].resolve())] if earlier else []
     logging.info(f"{tag}: training, synthesis and scoring (log: {log_path})")
-    with open(log_path, "a") as log:
-        done = subprocess.run(
-            ["./run.sh", "--mini", "true", "--mini_num_utts", str(setup["num_utts"]),
-             "--num_held_out", str(setup["num_held_out"]), "--nj", "1", "--mos", "none",
-             "--stage", "6", "--stop_stage", "8", "--train_config",
-             str(config.relative_to(recipe)), "--tag", tag, *reuse],
-            cwd=recipe, env=single_thread_env(), stdout=log, stderr=subprocess.STDOUT)
-    if done.returncode != 0:
-        raise RuntimeError(f"{tag} failed (rc {done.returncode}): see {log_path}")
-    return collect(recipe / "exp" / tag)
+    # the mel score of the model whose validation loss is reported: the last epoch's
+    exp = run_stages(recipe, setup, 6, 8, config, tag, log_path, "--mos", "none",
+                     "--inference_model", f"{setup['max_epoch']}epoch.pth", *reuse)
+    return collect(exp)
 
 
 def collect(exp: Path) -> Dict:
@@ -159,11 +164,8 @@ def collect(exp: Path) -> Dict:
             "train_seconds": train["time"].total_seconds(),
             "valid_seconds": valid["time"].total_seconds(),
         })
-    scoring = [float(line.split(" batches in ")[1].split()[0])
-               for line in (exp / "train.log").read_text().splitlines()
-               if "SNIP scoring done:" in line and " seconds" in line]
     scores = json.loads((exp / "results.json").read_text())
-    return {"epochs": epochs, "scoring_seconds": scoring[-1] if scoring else 0.0,
+    return {"epochs": epochs, "scoring_seconds": scoring_seconds(exp),
             "eval": scores["summary"], "eval_utterances": scores["utterances"],
             "mel_db_per_utterance": {u: r["mel_db"]
                                      for u, r in scores["per_utterance"]["model"].items()}}
@@ -238,35 +240,60 @@ def paired(runs: Dict[str, Dict[int, Dict]], a: str, b: str) -> Optional[Dict]:
     final_mel_db = [runs[a][s]["eval"]["mel_db"]["model"]["mean"]
                     - runs[b][s]["eval"]["mel_db"]["model"]["mean"] for s in seeds]
     time_ratio = [wall_seconds(runs[a][s])[-1] / wall_seconds(runs[b][s])[-1] for s in seeds]
+    loss_ratio = [runs[a][s]["epochs"][-1]["valid"]["loss"] / runs[b][s]["epochs"][-1]["valid"]["loss"]
+                  for s in seeds]
     return {"seeds": seeds, "per_epoch": per_epoch,
             "final_loss": per_epoch[-1]["loss"],
             "early_loss": [per_epoch[i]["loss"] for i in range(min(EARLY_EPOCHS, n_epochs))],
             "final_mel_normalized": interval(final_mel),
             "final_mel_db": interval(final_mel_db),
-            "wall_time_ratio": interval(time_ratio)}
+            "final_loss_ratio": log_ratio_interval(loss_ratio),
+            "wall_time_ratio": log_ratio_interval(time_ratio)}
+
+
+def censored_median(values: List[Optional[float]]) -> Optional[float]:
+    """Median of per-seed ratios where None is "not reached within the run" (censored at the
+    run's end, after every observed value): the Kaplan-Meier median for this censoring.
+    None when half of the seeds or more never reach it."""
+    ordered = sorted(v for v in values if v is not None)
+    k = len(values)
+    # the median is the (ceil(k/2))-th smallest value counting the censored as infinite
+    rank = (k + 1) // 2
+    return ordered[rank - 1] if rank <= len(ordered) else None
+
+
+def log_ratio_interval(ratios: List[float]) -> Dict:
+    """Geometric mean of ratios and its 95 % interval, from a t-interval on their logs."""
+    logs = interval([math.log(r) for r in ratios])
+    return {"geometric_mean": math.exp(logs["mean"]), "n": logs["n"],
+            "ci95": [math.exp(x) if not math.isnan(x) else float("nan") for x in logs["ci95"]]}
 
 
 def time_to_quality(runs: Dict[str, Dict[int, Dict]], contender: str) -> Optional[Dict]:
-    """Wall time and steps for ``contender`` to reach dense's final validation loss, as a
-    ratio to dense's own; and how many seeds reach dense's final mel score."""
+    """Steps (and wall time) for ``contender`` to reach dense's final validation loss, as a
+    ratio to dense's whole run. A seed that never gets there is censored, not dropped: the
+    median counts it as not reached; the loss ratio at the end (the fixed budget) covers
+    every seed."""
     seeds = sorted(set(runs.get(contender, {})) & set(runs.get("dense", {})))
     if not seeds:
         return None
-    wall, steps, unreached = [], [], []
+    wall, steps = [], []
     mel_reached = 0
     for s in seeds:
         dense, run = runs["dense"][s], runs[contender][s]
         reached = time_to_reach(run, dense["epochs"][-1]["valid"]["loss"])
-        if reached is None:
-            unreached.append(s)
-        else:
-            wall.append(reached[0] / wall_seconds(dense)[-1])
-            steps.append(reached[1] / dense["epochs"][-1]["steps"])
+        wall.append(None if reached is None else reached[0] / wall_seconds(dense)[-1])
+        steps.append(None if reached is None else reached[1] / dense["epochs"][-1]["steps"])
         mel_reached += (run["eval"]["mel_db"]["normalized"]["mean"]
                         <= dense["eval"]["mel_db"]["normalized"]["mean"])
-    return {"seeds": seeds, "unreached_seeds": unreached,
-            "wall_ratio": interval(wall) if wall else None,
-            "steps_ratio": interval(steps) if steps else None,
+    final_ratio = [runs[contender][s]["epochs"][-1]["valid"]["loss"]
+                   / runs["dense"][s]["epochs"][-1]["valid"]["loss"] for s in seeds]
+    return {"seeds": seeds, "reached": sum(x is not None for x in steps),
+            "unreached_seeds": [s for s, x in zip(seeds, steps) if x is None],
+            "steps_ratio_per_seed": steps, "wall_ratio_per_seed": wall,
+            "steps_ratio_median": censored_median(steps),
+            "wall_ratio_median": censored_median(wall),
+            "final_loss_ratio": log_ratio_interval(final_ratio),
             "final_mel_at_least_dense": f"{mel_reached} of {len(seeds)} seeds"}
 
 
@@ -421,7 +448,9 @@ def main(argv=None) -> None:
     parser.add_argument("--work_dir", type=Path,
                         default=Path(tempfile.gettempdir()) / "espnet_sniper_quality")
     parser.add_argument("--out_dir", type=Path, default=None,
-                        help="default: benchmarks/results/training_quality[_quick]")
+                        help="default: benchmarks/results/full_grid[_quick] (the grid of "
+                        "2026-12-01, on the code before the trainer rewrite and with 5 scoring "
+                        "batches, is in training_quality/)")
     parser.add_argument("--report_only", action="store_true",
                         help="only the summary and plot of the runs finished so far (while "
                         "the grid runs elsewhere)")
@@ -442,47 +471,29 @@ def main(argv=None) -> None:
         parser.error(f"--max_epoch {args.max_epoch}: {e}")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s: %(message)s")
 
-    out_dir = args.out_dir or RESULTS / ("training_quality_quick" if args.quick
-                                         else "training_quality")
+    out_dir = args.out_dir or RESULTS / ("full_grid_quick" if args.quick else "full_grid")
     out_dir.mkdir(parents=True, exist_ok=True)
     setup = {"num_utts": args.num_utts, "num_held_out": args.num_held_out,
+             "score_batches": "whole epoch", "inference_model": "last epoch",
              "max_epoch": args.max_epoch, "jobs": args.jobs, "threads_per_job": 1}
 
     plan = [(c, s) for s in range(args.seeds) for c in args.contenders]
-    todo = [(c, s) for c, s in plan if not _finished(out_dir / f"{c}_seed{s}.json", setup)]
-    logging.info(f"{len(plan) - len(todo)} of {len(plan)} runs already finished")
-    if args.report_only:
-        todo = []
-    else:
-        recipe = prepare(args.work_dir, args.num_utts, args.num_held_out)
+    todo = [] if args.report_only else still_to_run(plan, out_dir, setup)
+    recipe = prepare(args.work_dir, args.num_utts, args.num_held_out) if todo else None
 
-    def one(item):
-        contender, seed = item
+    def one(contender: str, seed: int) -> Dict:
         result = {**provenance("training_quality"), "contender": contender, "seed": seed,
                   "config": f"conf/mini/{CONTENDERS[contender][0]}",
                   "sniper_conf_changes": CONTENDERS[contender][1],
                   "schedule": schedules[contender], "setup": setup,
                   **train_and_score(recipe, setup, contender, seed)}
-        atomic_write_text(out_dir / f"{contender}_seed{seed}.json",
-                          json.dumps(result, indent=1) + "\n")
         logging.info(f"{contender} seed {seed}: final valid loss "
                      f"{result['epochs'][-1]['valid']['loss']:.3f}, "
                      f"normalized mel score {result['eval']['mel_db']['normalized']['mean']:.3f}")
+        return result
 
-    failures = []
-    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        for item, future in [(i, pool.submit(one, i)) for i in todo]:
-            try:
-                future.result()
-            except (RuntimeError, OSError, KeyError) as e:
-                failures.append(str(e))
-                logging.error(str(e))
-
-    runs: Dict[str, Dict[int, Dict]] = {c: {} for c in args.contenders}
-    for path in sorted(out_dir.glob("*_seed*.json")):
-        run = json.loads(path.read_text())
-        if run["contender"] in runs and run["setup"] == setup:
-            runs[run["contender"]][run["seed"]] = run
+    failures = run_all(todo, one, out_dir, args.jobs)
+    runs = load_runs(out_dir, args.contenders, setup)
     summary = summarize(runs)
     atomic_write_text(out_dir.with_suffix(".json"), json.dumps(
         {**provenance("training_quality"), "setup": setup,
@@ -494,13 +505,6 @@ def main(argv=None) -> None:
         plot(summary, out_dir.with_name(out_dir.name + "_paired.png"))
     if failures:
         sys.exit(f"error: {len(failures)} run(s) failed: " + "; ".join(failures))
-
-
-def _finished(path: Path, setup: Dict) -> bool:
-    try:
-        return json.loads(path.read_text())["setup"] == setup
-    except (OSError, ValueError, KeyError):
-        return False
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ The training runs are shared by the tests of this module and started two at a ti
 
 import json
 import math
+import re
 import signal
 import subprocess
 import sys
@@ -17,7 +18,7 @@ import yaml
 
 import tiny_tts_data as tiny
 from conftest import REPO, Run, run_all
-from espnet_sniper.bin import sparsity_report
+from espnet_sniper.bin import mask_report, sparsity_report
 from espnet_sniper.masks import ScoreRanking
 from espnet_sniper.state import SniperState
 
@@ -71,6 +72,9 @@ def runs(tiny_data, tmp_path_factory):
                                     sniper_conf={"schedule": {0: 0.0001}}),
         "random": make_run(tiny_data, root, "random", max_epoch=1,
                            sniper_conf={**SNIPER_CONF, "scoring": "random"}),
+        "uniform_magnitude": make_run(tiny_data, root, "uniform_magnitude", max_epoch=1,
+                                      sniper_conf={**SNIPER_CONF, "allocation": "uniform",
+                                                   "scoring": "magnitude"}),
         "reference": reference_config_run(tiny_data, root),
         "sniper": make_run(tiny_data, root, "sniper", sniper_conf=SNIPER_CONF,
                            use_matplotlib=True, extra=("--use_tensorboard", "true")),
@@ -227,6 +231,60 @@ def test_sparsity_report_counts_the_real_sparsity(runs, tmp_path, capsys):
     assert "total prunable" in capsys.readouterr().out
     with pytest.raises(SystemExit, match="does not exist"):
         sparsity_report.main([str(out / "missing.pth")])
+
+
+def test_uniform_magnitude_prunes_each_tensors_smallest_initial_weights(runs):
+    run = runs["uniform_magnitude"]
+    assert_ok(run)
+    out = run.output_dir
+    state = SniperState.load(out / "sniper" / "state.pth")
+    epoch1 = load(out / "1epoch.pth")
+    for name, init in state.init_values.items():
+        assert torch.equal(state.scores[name], init.abs())  # the scores are |initial weight|
+        magnitude, trained = init.abs().reshape(-1), epoch1[name].reshape(-1)
+        k = math.floor(0.4 * magnitude.numel())  # 40 % of this tensor, whatever its score
+        if k == 0:
+            assert torch.count_nonzero(trained[magnitude > 0]) == int((magnitude > 0).sum())
+            continue
+        kth = magnitude.kthvalue(k).values
+        assert torch.count_nonzero(trained[magnitude < kth]) == 0, name  # pruned
+        assert bool((trained[magnitude > kth] != 0).all()), name  # kept (and trained)
+    total = sum(v.numel() for v in state.init_values.values())
+    real = float(re.search(r"SNIPER: sparsity 40(?:\.0)? % \(real ([0-9.]+) %", run.text())[1])
+    # each tensor's count floored: at most one entry per tensor under the nominal 40 %
+    assert 40 - 100 * len(state.init_values) / total <= real <= 40
+
+
+def test_mask_report_shows_where_the_run_pruned(runs, tmp_path, capsys):
+    out = runs["sniper"].output_dir
+    epoch1 = load(out / "1epoch.pth")
+    mask_report.main([str(out / "sniper" / "state.pth"), "--allocations", "global",
+                      "uniform", "erk", "--json", str(tmp_path / "r.json"),
+                      "--plot", str(tmp_path / "r.png")])
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["sparsities"] == [40, 20] and report["allocation_of_run"] == "global"
+    tensors = report["tensors"]
+    # the run's own allocation: every pruned entry of epoch 1 is zero (a few kept
+    # zero-initialised biases without gradient are zero too)
+    predicted = sum(round((1 - t["density"]["global"]["40"]) * t["numel"])
+                    for t in tensors.values())
+    zeros = sum(int((epoch1[n] == 0).sum()) for n in tensors)
+    total = sum(t["numel"] for t in tensors.values())
+    assert predicted <= zeros <= predicted + 0.01 * total
+    capped = [n for n, t in tensors.items()
+              if int((epoch1[n] == 0).sum()) == math.floor(0.75 * t["numel"])]
+    assert set(report["tensors_at_cap"]["global"]) <= set(capped)
+    for allocation in ("uniform", "erk"):
+        assert 40 - 100 * len(tensors) / total <= report["real_sparsity"][allocation]["40"] <= 40
+    groups = report["groups"]
+    assert sum(g["numel_share"] for g in groups.values()) == pytest.approx(1.0)
+    assert sum(g["score_share"] for g in groups.values()) == pytest.approx(1.0)
+    assert {"encoder attention", "decoder feed-forward", "postnet",
+            "duration_predictor"} <= set(groups)
+    assert (tmp_path / "r.png").stat().st_size > 0
+    assert "real sparsity" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="does not exist"):
+        mask_report.main([str(out / "missing.pth")])
 
 
 def test_saved_models_are_plain_and_load_in_stock_espnet(runs):

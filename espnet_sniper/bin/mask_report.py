@@ -27,15 +27,17 @@ from espnet_sniper.fileio import atomic_write_text
 from espnet_sniper.masks import ScoreRanking, real_sparsity
 from espnet_sniper.state import SniperState, SniperStateError
 
-# name components that only say where a module sits, not what it is
+# leading name components that only say where a model sits (ESPnet's TTS wrapper, a GAN's
+# generator), each dropped once: JETS's HiFi-GAN is tts.generator.generator
 WRAPPERS = ("tts", "generator")
 
 
 def module_group(name: str) -> str:
     """encoder attention, decoder feed-forward, postnet, duration_predictor, ..."""
     parts = name.split(".")
-    while len(parts) > 1 and parts[0] in WRAPPERS:
-        parts = parts[1:]
+    for wrapper in WRAPPERS:
+        if len(parts) > 2 and parts[0] == wrapper:
+            parts = parts[1:]
     kind = ("attention" if "attn" in name else "feed-forward" if "feed_forward" in name
             else "")
     return f"{parts[0]} {kind}".strip()
