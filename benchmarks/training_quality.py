@@ -77,7 +77,9 @@ COMPARISONS = [
     ("sniper40to0", "dense"), ("sniper20to0", "dense"), ("constant40", "dense"),
     ("constant20", "dense"), ("sniper40to0", "constant40"), ("sniper20to0", "constant20"),
     ("sniper40to0", "random40to0"), ("sniper40to0", "nolrscale40to0"),
-    ("sniper40to0", "zeroregrow40to0"),
+    ("sniper40to0", "zeroregrow40to0"), ("uniform_random40to0", "sniper40to0"),
+    ("uniform_snip40to0", "sniper40to0"), ("erk_snip40to0", "sniper40to0"),
+    ("erk_random40to0", "sniper40to0"),
 ]
 LOSSES = ["loss", "l1_loss", "duration_loss", "pitch_loss", "energy_loss"]
 CONFIG_EPOCHS = 16  # what the conf/mini/ schedules are written for
@@ -372,7 +374,9 @@ def summarize(runs: Dict[str, Dict[int, Dict]]) -> Dict:
             "scoring_seconds": interval([r["scoring_seconds"] for r in done]),
         }
     comparisons = {}
-    for a, b in COMPARISONS:
+    # every contender against dense, then the questions' own pairs
+    pairs = [(c, "dense") for c in runs if c != "dense"] + COMPARISONS
+    for a, b in dict.fromkeys(pairs):
         diff = paired(runs, a, b)
         if diff is not None:
             comparisons[f"{a}-{b}"] = diff

@@ -29,10 +29,10 @@ from typing import Dict, List
 import torch
 
 from espnet2.train.gan_trainer import GANTrainer, GANTrainerOptions
-from espnet_sniper.config import SniperConfig, SniperConfigError, parse_sniper_conf
+from espnet_sniper.config import SniperConfig, SniperConfigError
 from espnet_sniper.masks import prunable_parameters
 from espnet_sniper.snip import ScoringTurn
-from espnet_sniper.trainer_mixin import SniperTrainerMixin, sniper_options
+from espnet_sniper.trainer_mixin import SniperTrainerMixin, requested_sniper_conf, sniper_options
 
 SniperGANTrainerOptions = sniper_options(GANTrainerOptions)
 
@@ -46,7 +46,7 @@ class SniperGANTrainer(SniperTrainerMixin, GANTrainer):
     def check_args(cls, args: argparse.Namespace) -> None:
         super().check_args(args)
         # GANTrainer refuses both only when its first epoch starts, after SNIP scoring
-        if parse_sniper_conf(args.sniper_conf) is not None:
+        if requested_sniper_conf(args) is not None:
             if args.accum_grad > 1:
                 raise SniperConfigError(
                     f"accum_grad: {args.accum_grad}: ESPnet's GAN trainer has no gradient "

@@ -10,10 +10,10 @@ from typing import Dict, List
 import torch
 
 from espnet2.train.trainer import Trainer, TrainerOptions
-from espnet_sniper.config import SniperConfig, SniperConfigError, parse_sniper_conf
+from espnet_sniper.config import SniperConfig, SniperConfigError
 from espnet_sniper.masks import prunable_parameters
 from espnet_sniper.snip import ScoringTurn
-from espnet_sniper.trainer_mixin import SniperTrainerMixin, sniper_options
+from espnet_sniper.trainer_mixin import SniperTrainerMixin, requested_sniper_conf, sniper_options
 
 SniperTrainerOptions = sniper_options(TrainerOptions)
 
@@ -24,7 +24,7 @@ class SniperTrainer(SniperTrainerMixin, Trainer):
     @classmethod
     def check_args(cls, args: argparse.Namespace) -> None:
         super().check_args(args)
-        config = parse_sniper_conf(args.sniper_conf)
+        config = requested_sniper_conf(args)
         if config is not None and config.prune_discriminator:
             raise SniperConfigError(
                 "sniper_conf.prune_discriminator: this model has no discriminator; it is a "

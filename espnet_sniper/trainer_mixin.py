@@ -34,7 +34,7 @@ from espnet2.train.trainer import TrainerOptions
 from espnet2.utils.nested_dict_action import NestedDictAction
 from espnet2.utils.types import str2bool
 from espnet_sniper import checkpoint_recovery
-from espnet_sniper.config import SniperConfig, parse_sniper_conf
+from espnet_sniper.config import SniperConfig, SniperConfigError, parse_sniper_conf
 from espnet_sniper.controller import SniperController
 from espnet_sniper.masks import ranking_for
 from espnet_sniper.rank_agreement import check_ranks_agree
@@ -78,6 +78,34 @@ def check_reference_trainer_keys(args: argparse.Namespace) -> None:
         )
 
 
+def requested_sniper_conf(args: argparse.Namespace) -> Optional[SniperConfig]:
+    """The SNIPER config a run asks for, in either layout of the authors' configs.
+
+    The reference repository's configs give ``sniper_conf`` alone; the authors' ESPnet fork
+    puts ``use_sniper`` (and ``sniper_dir``) at the top level beside it: ``use_sniper: false``
+    trains dense whatever ``sniper_conf`` says, ``true`` needs a ``sniper_conf``.
+    """
+    use_sniper = getattr(args, "use_sniper", None)
+    conf = getattr(args, "sniper_conf", None)
+    if use_sniper is False:
+        return None
+    if use_sniper is True and not conf:
+        raise SniperConfigError(
+            "use_sniper: true, but the config has no sniper_conf: add a sniper_conf with a "
+            "schedule (e.g. {0: 40, 5: 20, 10: 10, 20: 0}), or set use_sniper: false")
+    return parse_sniper_conf(conf)
+
+
+def announce_sniper_layout(args: argparse.Namespace) -> None:
+    """Log what the fork's top-level keys did, once, where the run starts."""
+    if getattr(args, "sniper_dir", None) is not None:
+        logging.warning(f"sniper_dir ({args.sniper_dir}) is ignored: the SNIPER state lives in "
+                        f"<output_dir>/sniper")
+    if getattr(args, "use_sniper", None) is False:
+        logging.info("use_sniper: false: dense training" +
+                     (", sniper_conf ignored" if getattr(args, "sniper_conf", None) else ""))
+
+
 def sniper_dir(output_dir: Path) -> Path:
     return Path(output_dir) / "sniper"
 
@@ -103,7 +131,7 @@ class SniperTrainerMixin:
     @classmethod
     def check_args(cls, args: argparse.Namespace) -> None:
         """Refuse, before any work, what this trainer cannot do (raises ValueError)."""
-        parse_sniper_conf(getattr(args, "sniper_conf", None))
+        requested_sniper_conf(args)
         check_reference_trainer_keys(args)
 
     @classmethod
@@ -119,6 +147,20 @@ class SniperTrainerMixin:
             "scale_lr, max_lr_scaling, score_batches, tie_break_seed, scoring "
             "(snip|magnitude|random), allocation (global|uniform|erk), "
             "shuffle_within_tensor, prune_discriminator (GAN TTS). Empty: dense, exactly as the stock trainer.",
+        )
+        group.add_argument(
+            "--use_sniper",
+            type=str2bool,
+            default=None,
+            help="The authors' ESPnet fork's switch: false trains dense whatever sniper_conf "
+            "says; true needs sniper_conf. Unset: SNIPER exactly when sniper_conf is given.",
+        )
+        group.add_argument(
+            "--sniper_dir",
+            type=str,
+            default=None,
+            help="Accepted for the authors' fork configs and ignored with a warning: the "
+            "SNIPER state lives in <output_dir>/sniper.",
         )
         group.add_argument(
             "--val_teacher_forcing",
@@ -139,9 +181,10 @@ class SniperTrainerMixin:
     @classmethod
     def build_options(cls, args: argparse.Namespace) -> TrainerOptions:
         base = super().build_options(args)
+        announce_sniper_layout(args)
         return cls.options_class(
             **{f.name: getattr(base, f.name) for f in dataclasses.fields(base)},
-            sniper_config=parse_sniper_conf(getattr(args, "sniper_conf", None)),
+            sniper_config=requested_sniper_conf(args),
             save_epochs=tuple(getattr(args, "save_epochs", None) or ()),
         )
 

@@ -73,3 +73,45 @@ def test_invalid_conf_names_the_key(conf, key):
     with pytest.raises(SniperConfigError) as e:
         parse_sniper_conf(conf)
     assert str(e.value).startswith(key)
+
+
+def _args(**keys):
+    import argparse
+
+    return argparse.Namespace(**{"use_sniper": None, "sniper_conf": {}, **keys})
+
+
+def test_use_sniper_of_the_forks_layout_switches_sniper_conf():
+    from espnet_sniper.trainer_mixin import requested_sniper_conf
+
+    conf = {"schedule": {0: 60, 1: 0}, "exclude_params": ["batch_norm"]}
+    assert requested_sniper_conf(_args(sniper_conf=conf)).schedule.points == {0: 60, 1: 0}
+    assert requested_sniper_conf(_args(use_sniper=True, sniper_conf=conf)) is not None
+    assert requested_sniper_conf(_args(use_sniper=False, sniper_conf=conf)) is None
+    assert requested_sniper_conf(_args()) is None
+    with pytest.raises(SniperConfigError, match="use_sniper: true, but the config has no "
+                                                "sniper_conf"):
+        requested_sniper_conf(_args(use_sniper=True))
+
+
+def test_a_fork_layout_config_parses_and_use_sniper_false_trains_dense(tmp_path, caplog):
+    import logging
+
+    import yaml
+
+    from espnet_sniper.tasks.tts import SniperTTSTask
+
+    fork = {"use_sniper": False, "sniper_dir": "sniper/fastspeech2",
+            "sniper_conf": {"schedule": {0: 60, 1: 0}, "exclude_params": ["batch_norm"]}}
+    path = tmp_path / "fork.yaml"
+    path.write_text(yaml.safe_dump(fork))
+    args = SniperTTSTask.get_parser().parse_args(["--config", str(path)])
+    assert args.use_sniper is False and args.sniper_dir == "sniper/fastspeech2"
+    SniperTTSTask.trainer.check_args(args)
+    with caplog.at_level(logging.INFO):
+        options = SniperTTSTask.trainer.build_options(args)
+    assert options.sniper_config is None
+    assert "use_sniper: false: dense training, sniper_conf ignored" in caplog.text
+    assert "sniper_dir (sniper/fastspeech2) is ignored" in caplog.text
+    args = SniperTTSTask.get_parser().parse_args(["--config", str(path), "--use_sniper", "true"])
+    assert SniperTTSTask.trainer.build_options(args).sniper_config.schedule.points[0] == 60

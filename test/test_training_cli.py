@@ -81,6 +81,12 @@ def runs(tiny_data, tmp_path_factory):
         "tacotron2": make_run(tiny_data, root, "tacotron2", model="tacotron2", max_epoch=2,
                               sniper_conf={"schedule": {0: 40, 1: 0},
                                            "max_param_sparsity": 75}),
+        # the authors' ESPnet fork's layout: use_sniper and sniper_dir at the top level, its
+        # oldest schedule's first step, batch_norm excluded, no cap
+        "fork_layout": make_run(tiny_data, root, "fork_layout", max_epoch=1, use_sniper=True,
+                                sniper_dir="sniper/fastspeech2",
+                                sniper_conf={"schedule": {0: 60, 1: 40, 2: 20, 3: 10, 4: 0},
+                                             "exclude_params": ["batch_norm"]}),
         "nothing_prunable": make_run(tiny_data, root, "nothing_prunable",
                                      sniper_conf={"schedule": {0: 40},
                                                   "exclude_params": ["."]}),
@@ -164,6 +170,20 @@ def test_the_reference_config_trains_with_its_trainer_keys(runs):
     assert 0.3 < pruned / total <= 0.4
     for name, m in masks.items():
         assert torch.count_nonzero(epoch1[name][~m]) == 0
+
+
+def test_the_forks_config_layout_trains_unchanged(runs):
+    run = runs["fork_layout"]
+    assert_ok(run)
+    text = run.text()
+    assert "sniper_dir (sniper/fastspeech2) is ignored" in text
+    state = SniperState.load(run.output_dir / "sniper" / "state.pth")
+    assert any("norm" in name for name in state.scores)  # only batch_norm is excluded
+    epoch1 = load(run.output_dir / "1epoch.pth")
+    zeros = sum(int((epoch1[n] == 0).sum()) for n in state.scores)
+    total = sum(s.numel() for s in state.scores.values())
+    assert zeros >= math.floor(0.6 * total)  # 60 %, no cap: exactly that many pruned
+    assert zeros <= math.floor(0.6 * total) + 0.01 * total  # (and a few zero biases)
 
 
 def test_free_running_validation_is_refused_by_name(runs, tiny_data):

@@ -14,14 +14,14 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from espnet2.train.distributed_utils import get_rank
-from espnet_sniper.config import SniperConfigError, parse_sniper_conf
+from espnet_sniper.config import SniperConfigError
 from espnet_sniper.run_lock import (
     LOCK_FILE,
     OutputDirInUse,
     lock_output_dir,
     remove_stale_temporaries,
 )
-from espnet_sniper.trainer_mixin import ReferenceTrainerKeyError
+from espnet_sniper.trainer_mixin import ReferenceTrainerKeyError, requested_sniper_conf
 
 
 class SniperTaskMixin:
@@ -65,7 +65,7 @@ class SniperTaskMixin:
     @classmethod
     def build_model(cls, args: argparse.Namespace):
         model = super().build_model(args)
-        config = parse_sniper_conf(getattr(args, "sniper_conf", None))
+        config = requested_sniper_conf(args)
         if config is not None and config.ever_sparse:
             if not cls.trainer.prunable(model, config):
                 sys.exit(

@@ -14,7 +14,7 @@ import yaml
 
 import espnet
 import espnet_sniper
-from espnet_sniper.config import parse_sniper_conf
+from espnet_sniper.trainer_mixin import requested_sniper_conf
 from espnet_sniper.masks import ScoreRanking, real_sparsity
 from espnet_sniper.state import STATE_FILE, SniperState
 from espnet_sniper.weight_norm import direction_slices
@@ -36,7 +36,7 @@ from score import results_table
 
 
 def sniper_section(exp_dir: Path, train_config: Path, conf: dict) -> list:
-    config = parse_sniper_conf(conf.get("sniper_conf"))
+    config = requested_sniper_conf(argparse.Namespace(**conf))
     if config is None or not config.ever_sparse:
         return ["Trained dense (no SNIPER schedule): a baseline.", ""]
     if conf["tts"] in GAN_MODELS:
