@@ -44,9 +44,8 @@ def recipe_run(tmp_path_factory):
     work = recipe_copy(tmp_path_factory.mktemp("recipe"))
     shrink(REPO / "conf/mini/train_tacotron2_teacher.yaml", work / "teacher.yaml",
            max_epoch=1, num_att_plot=0)
-    shrink(REPO / "conf/mini/align_forward_sum.yaml", work / "aligner.yaml", steps=10,
-           batch_size=4)
-    student = shrink(REPO / "conf/mini/train_sniper.yaml", work / "student.yaml", max_epoch=2)
+    shrink(REPO / "conf/mini/align_forward_sum.yaml", work / "aligner.yaml")
+    student = shrink(REPO / "conf/mini/train_sniper.yaml", work / "student.yaml")
     student_conf = yaml.safe_load(student.read_text())
     student_conf["sniper_conf"]["schedule"] = {0: 40, 1: 0}
     student_conf["sniper_conf"]["score_batches"] = 2
@@ -55,7 +54,10 @@ def recipe_run(tmp_path_factory):
     done = subprocess.run(
         ["./run.sh", "--mini", "true", "--mini_num_utts", "24", "--nj", "2",
          "--aligner_config", "aligner.yaml", "--train_config", "student.yaml", "--tag", "e2e",
-         "--allow_poor_durations", "true"],
+         "--allow_poor_durations", "true",
+         # shrunk through tts.sh's pass-through options, which override the configs
+         "--aligner_args", "--steps 10 --batch_size 4", "--train_args", "--max_epoch 2",
+         "--inference_args", "--use_teacher_forcing false", "--inference_nj", "1"],
         cwd=work, capture_output=True, text=True, env=env, timeout=1500,
     )
     return work, done
@@ -67,6 +69,17 @@ def test_every_stage_runs_and_is_announced(recipe_run):
     for stage in range(1, 11):
         assert f"stage {stage}: " in done.stderr
     assert "done: stages 1-10" in done.stderr
+
+
+def test_pass_through_options_reach_the_programs(recipe_run):
+    work, done = recipe_run
+    assert done.returncode == 0
+    assert "aligner step 10/10" in done.stderr  # --aligner_args over the config's steps
+    config = yaml.safe_load((work / "exp" / "e2e" / "config.yaml").read_text())
+    assert config["max_epoch"] == 2  # --train_args over the config's 16
+    decode_logs = list((work / "exp" / "e2e" / "decode_eval" / "logdir").glob("decode.*.log"))
+    assert len(decode_logs) == 1  # --inference_nj 1
+    assert "--use_teacher_forcing false" in decode_logs[0].read_text()
 
 
 def test_stage_outputs(recipe_run):

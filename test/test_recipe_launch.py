@@ -112,3 +112,30 @@ def test_gan_options_that_cannot_work_stop_before_any_stage(recipe, options, mes
                           timeout=120)
     assert done.returncode != 0 and message in done.stderr, done.stderr[-2000:]
     assert "stage 1" not in done.stderr
+
+
+def test_tts_sh_pass_through_and_directories(recipe, tmp_path):
+    stats = recipe / "experiments" / "fastspeech2_stats_raw" / "train"
+    stats.mkdir(parents=True)
+    (stats / "feats_stats.npz").touch()
+    done, record = stage6(recipe, tmp_path, "--expdir", "experiments", "--tag", "passed",
+                          "--train_args", "--max_epoch 3  --batch_bins 1000")
+    assert done.returncode == 0, done.stderr[-3000:]
+    args = record.read_text().rstrip("\n").split("\n")
+    # last, so that they override the config and the recipe's own options
+    assert args[-4:] == ["--max_epoch", "3", "--batch_bins", "1000"]
+    assert args[args.index("--output_dir") + 1] == "experiments/passed"
+    assert args[args.index("--normalize_conf") + 1] == (
+        "stats_file=experiments/fastspeech2_stats_raw/train/feats_stats.npz")
+
+
+@pytest.mark.parametrize("options, message", [
+    (["--decode_config", "conf/decode.yaml"], "--decode_config is now --inference_config"),
+    (["--inference_nj", "0"], "--inference_nj must be a positive number"),
+    (["--gpu_inference", "yes"], "--gpu_inference must be true or false"),
+])
+def test_old_or_bad_tts_sh_options_stop_before_any_stage(recipe, options, message):
+    done = subprocess.run(["./run.sh", *options], cwd=recipe, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode != 0 and message in done.stderr, done.stderr[-2000:]
+    assert "stage 1" not in done.stderr

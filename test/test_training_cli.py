@@ -24,6 +24,7 @@ from espnet_sniper.state import SniperState
 
 OURS, STOCK = "espnet_sniper.bin.tts_train", "espnet2.bin.tts_train"
 SNIPER_CONF = {"schedule": {0: 40, 1: 20, 2: 0}, "max_param_sparsity": 75}
+UNIFORM_MAGNITUDE = {**SNIPER_CONF, "allocation": "uniform", "scoring": "magnitude"}
 
 
 def make_run(tiny_data, root: Path, name: str, module=OURS, model="fastspeech2",
@@ -73,8 +74,7 @@ def runs(tiny_data, tmp_path_factory):
         "random": make_run(tiny_data, root, "random", max_epoch=1,
                            sniper_conf={**SNIPER_CONF, "scoring": "random"}),
         "uniform_magnitude": make_run(tiny_data, root, "uniform_magnitude", max_epoch=1,
-                                      sniper_conf={**SNIPER_CONF, "allocation": "uniform",
-                                                   "scoring": "magnitude"}),
+                                      sniper_conf=UNIFORM_MAGNITUDE),
         "reference": reference_config_run(tiny_data, root),
         "sniper": make_run(tiny_data, root, "sniper", sniper_conf=SNIPER_CONF,
                            use_matplotlib=True, extra=("--use_tensorboard", "true")),
@@ -253,26 +253,46 @@ def test_sparsity_report_counts_the_real_sparsity(runs, tmp_path, capsys):
         sparsity_report.main([str(out / "missing.pth")])
 
 
-def test_uniform_magnitude_prunes_each_tensors_smallest_initial_weights(runs):
-    run = runs["uniform_magnitude"]
-    assert_ok(run)
-    out = run.output_dir
-    state = SniperState.load(out / "sniper" / "state.pth")
-    epoch1 = load(out / "1epoch.pth")
+def assert_uniform_magnitude_masks(state, model, sparsity):
+    """Every tensor lost its floor(p * n) smallest initial weights, and kept the rest:
+    arithmetic on the saved initial values, independent of the ranking code."""
     for name, init in state.init_values.items():
-        assert torch.equal(state.scores[name], init.abs())  # the scores are |initial weight|
-        magnitude, trained = init.abs().reshape(-1), epoch1[name].reshape(-1)
-        k = math.floor(0.4 * magnitude.numel())  # 40 % of this tensor, whatever its score
+        magnitude, trained = init.abs().reshape(-1), model[name].reshape(-1)
+        k = math.floor(sparsity / 100 * magnitude.numel())
         if k == 0:
             assert torch.count_nonzero(trained[magnitude > 0]) == int((magnitude > 0).sum())
             continue
         kth = magnitude.kthvalue(k).values
         assert torch.count_nonzero(trained[magnitude < kth]) == 0, name  # pruned
         assert bool((trained[magnitude > kth] != 0).all()), name  # kept (and trained)
+
+
+def test_uniform_magnitude_prunes_each_tensors_smallest_initial_weights(runs):
+    run = runs["uniform_magnitude"]
+    assert_ok(run)
+    out = run.output_dir
+    state = SniperState.load(out / "sniper" / "state.pth")
+    for name, init in state.init_values.items():
+        assert torch.equal(state.scores[name], init.abs())  # the scores are |initial weight|
+    assert_uniform_magnitude_masks(state, load(out / "1epoch.pth"), 40)
     total = sum(v.numel() for v in state.init_values.values())
     real = float(re.search(r"SNIPER: sparsity 40(?:\.0)? % \(real ([0-9.]+) %", run.text())[1])
     # each tensor's count floored: at most one entry per tensor under the nominal 40 %
     assert 40 - 100 * len(state.init_values) / total <= real <= 40
+
+
+def test_a_resumed_run_keeps_its_allocation_and_scoring(runs, tiny_data):
+    """Epoch 2 of the uniform-magnitude run, resumed from its epoch-1 checkpoint in a new
+    process: the masks at 20 % are rebuilt from the saved state under the same keys."""
+    root = runs["root"]
+    out = root / "uniform_magnitude_resumed"
+    _copy_run(runs["uniform_magnitude"].output_dir, out)
+    run = make_run(tiny_data, root, "uniform_magnitude_resumed", max_epoch=2,
+                   sniper_conf=UNIFORM_MAGNITUDE, extra=("--resume", "true"))
+    assert run.start().wait() == 0, run.text()[-3000:]
+    assert "SNIP scoring" not in run.text() and "using the scores and initial values" in run.text()
+    state = SniperState.load(out / "sniper" / "state.pth")
+    assert_uniform_magnitude_masks(state, load(out / "2epoch.pth"), 20)
 
 
 def test_mask_report_shows_where_the_run_pruned(runs, tmp_path, capsys):

@@ -35,7 +35,12 @@ stop_stage=10            # last stage to run
 ngpu=0                   # GPUs for training and decoding (>1: ESPnet's DDP on this node)
 num_nodes=1              # >1: stage 6 goes through espnet2.bin.launch and --launch_cmd
 launch_cmd=local/slurm.pl   # multi-node submission (SNIPER_SLURM_DRY_RUN=true: only print)
-nj=2                     # parallel jobs for statistics and decoding
+nj=2                     # parallel jobs for statistics
+inference_nj=            # parallel jobs for synthesis and teacher alignment (default: nj)
+gpu_inference=           # true: each synthesis/alignment job on a GPU (default: true when
+                         # --ngpu > 0)
+expdir=exp               # where every experiment goes (aligner, statistics, models)
+dumpdir=dump             # where --feats_type fbank dumps its features
 mini=false               # true: the conf/mini/ configs (CPU) and, without --db_root,
                          # the generated mini corpus
 mini_num_utts=400        # utterances of the mini corpus
@@ -67,6 +72,9 @@ aligner=                 # forward_sum: an aligner trained on the corpus (defaul
                          # --mini true); tacotron2: a teacher (the paper's; the default)
 aligner_config=conf/align_forward_sum.yaml
 teacher_config=conf/train_tacotron2_teacher.yaml
+aligner_args=            # options for the aligner's training: the Tacotron2 teacher's
+                         # ESPnet trainer (e.g. "--max_epoch 1") or the forward-sum aligner
+                         # (e.g. "--steps 10"); they override its config
 teacher_model_tag=       # a model-zoo Tacotron2 (name or local zip) instead of training one
 min_focus_rate=0.5       # utterances whose attention focus is below this are reported
 teacher_durations=mas    # mas: monotonic alignment search (every token >= 1 frame);
@@ -75,12 +83,16 @@ allow_poor_durations=false  # true: go on when durations place words no better t
                          # equal shares per token (measured where word onsets are known)
 # training
 train_config=conf/train_sniper.yaml
+train_args=              # options for the training, e.g. "--max_epoch 2"; they override
+                         # the config (as tts.sh's)
 tts_task=                # tts (FastSpeech2) or gan_tts (JETS); default: gan_tts for a
                          # config with tts: jets, tts otherwise
 tag=                     # experiment name (default: from the config's file name)
 seed=                    # seed of the aligner and of training (default: the configs')
 # synthesis, scoring, packing
-decode_config=conf/decode.yaml
+inference_config=conf/decode.yaml   # synthesis config (tts.sh's name; was --decode_config)
+inference_args=          # options for synthesis, e.g. "--speed_control_alpha 1.1"; they
+                         # override the config (as tts.sh's)
 inference_model=         # default valid.loss.ave.pth; GAN TTS: train.total_count.ave.pth
                          # (the last epochs averaged, as ESPnet's JETS recipe)
 vocoder_tag=             # a model-zoo vocoder (needs network); default Griffin-Lim
@@ -128,6 +140,17 @@ case ${allow_poor_durations} in true|false) ;; *) die "--allow_poor_durations mu
 [[ -z ${num_held_out} || ${num_held_out} =~ ^[1-9][0-9]*$ ]] \
     || die "--num_held_out must be a positive number, got ${num_held_out}"
 case ${mos} in distillmos|none) ;; *) die "--mos must be distillmos or none, got ${mos}" ;; esac
+: "${inference_nj:=${nj}}"
+[[ ${inference_nj} =~ ^[1-9][0-9]*$ ]] || die "--inference_nj must be a positive number, got ${inference_nj}"
+if [ -z "${gpu_inference}" ]; then
+    gpu_inference=false
+    [ "${ngpu}" -eq 0 ] || gpu_inference=true
+fi
+case ${gpu_inference} in true|false) ;; *) die "--gpu_inference must be true or false, got ${gpu_inference}" ;; esac
+# tts.sh's pass-through options, split into words as tts.sh does
+read -r -a train_args <<< "${train_args}"
+read -r -a inference_args <<< "${inference_args}"
+read -r -a aligner_args <<< "${aligner_args}"
 case ${feats_type} in
     raw|fbank) ;;
     *) die "--feats_type must be raw or fbank, got ${feats_type}" ;;
@@ -158,14 +181,14 @@ feeds=fastspeech2
 [ "${tts_task}" = tts ] || feeds=jets
 
 token_list=data/token_list/${g2p}/tokens.txt
-teacher_dir=exp/teacher_$(basename "${teacher_config}" .yaml)
+teacher_dir=${expdir}/teacher_$(basename "${teacher_config}" .yaml)
 if [ -n "${teacher_model_tag}" ]; then
-    teacher_dir=exp/teacher_pretrained_$(basename "${teacher_model_tag}" .zip | tr -c 'A-Za-z0-9_.\n-' _)
+    teacher_dir=${expdir}/teacher_pretrained_$(basename "${teacher_model_tag}" .zip | tr -c 'A-Za-z0-9_.\n-' _)
 fi
-aligner_dir=exp/aligner_$(basename "${aligner_config}" .yaml)
+aligner_dir=${expdir}/aligner_$(basename "${aligner_config}" .yaml)
 [ "${aligner}" = forward_sum ] || aligner_dir=${teacher_dir}
-stats_dir=exp/${model_type}_stats_${feats_type}
-expdir=exp/${tag}
+stats_dir=${expdir}/${model_type}_stats_${feats_type}
+tts_exp=${expdir}/${tag}
 fbank_args=(--feats_extract fbank --feats_extract_conf "fs=${fs}" --feats_extract_conf "n_fft=${n_fft}"
     --feats_extract_conf "hop_length=${n_shift}" --feats_extract_conf "win_length=${win_length}"
     --feats_extract_conf "fmin=${fmin}" --feats_extract_conf "fmax=${fmax}"
@@ -215,7 +238,7 @@ if stage_on 3; then
             --out_dir "${aligner_dir}" --token_type "${token_type}" \
             --g2p "${g2p}" --cleaner "${cleaner}" --fs "${fs}" --n_fft "${n_fft}" \
             --n_shift "${n_shift}" --win_length "${win_length}" --n_mels "${n_mels}" \
-            --fmin "${fmin}" --fmax "${fmax}" ${seed:+--seed "${seed}"}
+            --fmin "${fmin}" --fmax "${fmax}" ${seed:+--seed "${seed}"} "${aligner_args[@]}"
     elif [ -n "${teacher_model_tag}" ]; then
         log "stage 3: aligner: Tacotron2 teacher ${teacher_model_tag} from the ESPnet model zoo"
         python local/fetch_pretrained.py --tag "${teacher_model_tag}" --out_dir "${teacher_dir}"
@@ -223,7 +246,7 @@ if stage_on 3; then
         log "stage 3: aligner: statistics, then Tacotron2 teacher training -> ${teacher_dir}"
         collect_stats espnet2.bin.tts_train "${teacher_config}" "${teacher_dir}/stats" teacher
         run_training espnet2.bin.tts_train "${teacher_config}" "${teacher_dir}" \
-            "${teacher_dir}/stats" teacher
+            "${teacher_dir}/stats" teacher "${aligner_args[@]}"
         ln -sfn "$(basename "$(readlink -f "${teacher_dir}/valid.loss.best.pth")")" \
             "${teacher_dir}/teacher.pth"
     fi
@@ -255,91 +278,91 @@ if stage_on 5; then
     collect_stats "${train_module}" "${train_config}" "${stats_dir}" "${feeds}"
     if [ "${feats_type}" = fbank ]; then
         python local/dump_feats.py --feats_scp "${stats_dir}/train/collect_feats/feats.scp" \
-            --out_dir dump/fbank/train
+            --out_dir "${dumpdir}/fbank/train"
         python local/dump_feats.py --feats_scp "${stats_dir}/valid/collect_feats/feats.scp" \
-            --out_dir dump/fbank/dev
+            --out_dir "${dumpdir}/fbank/dev"
     fi
 fi
 
 if stage_on 6; then
-    log "stage 6: training: ${train_config} -> ${expdir}"
+    log "stage 6: training: ${train_config} -> ${tts_exp}"
     [ -f "${stats_dir}/train/feats_stats.npz" ] || die "run stage 5 first"
-    [ "${feats_type}" = raw ] || [ -f dump/fbank/dev/feats.scp ] \
+    [ "${feats_type}" = raw ] || [ -f "${dumpdir}/fbank/dev/feats.scp" ] \
         || die "no feature dump for --feats_type ${feats_type}: run stage 5 with it first"
-    run_training "${train_module}" "${train_config}" "${expdir}" "${stats_dir}" "${feeds}" \
-        ${seed:+--seed "${seed}"}
+    run_training "${train_module}" "${train_config}" "${tts_exp}" "${stats_dir}" "${feeds}" \
+        ${seed:+--seed "${seed}"} "${train_args[@]}"
 fi
 
 if stage_on 7; then
-    log "stage 7: synthesis: data/eval with ${expdir}/${inference_model}"
+    log "stage 7: synthesis: data/eval with ${tts_exp}/${inference_model}"
     # Griffin-Lim's parameters: a raw model knows them, an fbank model (no front end) not
     printf '%s\n' "fs: ${fs}" "n_fft: ${n_fft}" "n_shift: ${n_shift}" "win_length: ${win_length}" \
         "n_mels: ${n_mels}" "fmin: ${fmin}" "fmax: ${fmax}" "griffin_lim_iters: 8" \
-        > "${expdir}/griffin_lim.yaml"
-    vocoder_args=(--vocoder_config "${expdir}/griffin_lim.yaml")
+        > "${tts_exp}/griffin_lim.yaml"
+    vocoder_args=(--vocoder_config "${tts_exp}/griffin_lim.yaml")
     if [ -n "${vocoder_tag}" ]; then
         vocoder_args=(--vocoder_tag "${vocoder_tag}")
     elif [ "${tts_task}" = gan_tts ]; then
         vocoder_args=()  # the generator's waveforms; Griffin-Lim's parameters serve scoring
     fi
-    decode_sets data/eval "${expdir}/decode_eval" \
-        --model_file "${expdir}/${inference_model}" --train_config "${expdir}/config.yaml" \
-        --config "${decode_config}" "${vocoder_args[@]}"
+    decode_sets data/eval "${tts_exp}/decode_eval" \
+        --model_file "${tts_exp}/${inference_model}" --train_config "${tts_exp}/config.yaml" \
+        --config "${inference_config}" "${vocoder_args[@]}" "${inference_args[@]}"
     if [ -z "${vocoder_tag}" ] && [ "${tts_task}" = tts ]; then
         # ESPnet's Griffin-Lim draws its phases from fresh entropy: vocode again, seeded,
         # so that stage 8 scores the same wavs on every run
-        python local/griffin_lim.py --feats_scp "${expdir}/decode_eval/denorm_feats.scp" \
-            --config "${expdir}/griffin_lim.yaml" --out_dir "${expdir}/decode_eval/wav"
+        python local/griffin_lim.py --feats_scp "${tts_exp}/decode_eval/denorm_feats.scp" \
+            --config "${tts_exp}/griffin_lim.yaml" --out_dir "${tts_exp}/decode_eval/wav"
     fi
 fi
 
 if stage_on 8; then
-    log "stage 8: scoring: ${expdir}/decode_eval against the recordings, with floor and baseline"
+    log "stage 8: scoring: ${tts_exp}/decode_eval against the recordings, with floor and baseline"
     feats_args=()  # the model's features before the vocoder, where it has both
-    [ ! -s "${expdir}/decode_eval/denorm_feats.scp" ] \
-        || feats_args=(--gen_feats_scp "${expdir}/decode_eval/denorm_feats.scp")
-    python local/score.py --ref_wav_scp data/eval/wav.scp --gen_wav_dir "${expdir}/decode_eval/wav" \
+    [ ! -s "${tts_exp}/decode_eval/denorm_feats.scp" ] \
+        || feats_args=(--gen_feats_scp "${tts_exp}/decode_eval/denorm_feats.scp")
+    python local/score.py --ref_wav_scp data/eval/wav.scp --gen_wav_dir "${tts_exp}/decode_eval/wav" \
         "${feats_args[@]}" \
-        --vocoder_config "${expdir}/griffin_lim.yaml" --f0min "${f0min}" --f0max "${f0max}" \
+        --vocoder_config "${tts_exp}/griffin_lim.yaml" --f0min "${f0min}" --f0max "${f0max}" \
         --mos "${mos}" ${score_references:+--reuse_references "${score_references}"} \
-        --out_dir "${expdir}"
-    python local/plot_mels.py --ref_wav_scp data/eval/wav.scp --gen_wav_dir "${expdir}/decode_eval/wav" \
+        --out_dir "${tts_exp}"
+    python local/plot_mels.py --ref_wav_scp data/eval/wav.scp --gen_wav_dir "${tts_exp}/decode_eval/wav" \
         --fs "${fs}" --n_fft "${n_fft}" --n_shift "${n_shift}" --n_mels "${n_mels}" --fmin "${fmin}" \
-        --fmax "${fmax}" --out "${expdir}/mels.png"
+        --fmax "${fmax}" --out "${tts_exp}/mels.png"
 fi
 
 if stage_on 9; then
-    log "stage 9: packing: ${expdir}/packed/${tag}.zip"
-    python local/make_model_card.py --exp_dir "${expdir}" --tag "${tag}" \
-        --train_config "${expdir}/config.yaml" --inference_model "${inference_model}" \
-        --fs "${fs}" --out "${expdir}/README.md"
-    mkdir -p "${expdir}/packed"
-    python -m espnet2.bin.pack tts --train_config "${expdir}/config.yaml" \
-        --model_file "${expdir}/${inference_model}" --option "${expdir}/README.md" \
-        --option "${expdir}/RESULTS.md" --option "${expdir}/results.json" \
+    log "stage 9: packing: ${tts_exp}/packed/${tag}.zip"
+    python local/make_model_card.py --exp_dir "${tts_exp}" --tag "${tag}" \
+        --train_config "${tts_exp}/config.yaml" --inference_model "${inference_model}" \
+        --fs "${fs}" --out "${tts_exp}/README.md"
+    mkdir -p "${tts_exp}/packed"
+    python -m espnet2.bin.pack tts --train_config "${tts_exp}/config.yaml" \
+        --model_file "${tts_exp}/${inference_model}" --option "${tts_exp}/README.md" \
+        --option "${tts_exp}/RESULTS.md" --option "${tts_exp}/results.json" \
         --option "${stats_dir}/train/feats_stats.npz" \
         --option "${stats_dir}/train/pitch_stats.npz" \
-        --option "${stats_dir}/train/energy_stats.npz" --option "${expdir}/griffin_lim.yaml" \
-        --outpath "${expdir}/packed/${tag}.partial.zip"
-    mv "${expdir}/packed/${tag}.partial.zip" "${expdir}/packed/${tag}.zip"
-    vocoder_args=(--vocoder_config "${expdir}/griffin_lim.yaml")
+        --option "${stats_dir}/train/energy_stats.npz" --option "${tts_exp}/griffin_lim.yaml" \
+        --outpath "${tts_exp}/packed/${tag}.partial.zip"
+    mv "${tts_exp}/packed/${tag}.partial.zip" "${tts_exp}/packed/${tag}.zip"
+    vocoder_args=(--vocoder_config "${tts_exp}/griffin_lim.yaml")
     [ "${tts_task}" = tts ] || vocoder_args=()
-    python local/check_package.py --zip "${expdir}/packed/${tag}.zip" "${vocoder_args[@]}"
+    python local/check_package.py --zip "${tts_exp}/packed/${tag}.zip" "${vocoder_args[@]}"
 fi
 
 if stage_on 10; then
-    log "stage 10: hub: ${expdir}/hub (the package and its model card with the hub's metadata)"
+    log "stage 10: hub: ${tts_exp}/hub (the package and its model card with the hub's metadata)"
     corpus=custom
     if [ "${generate_mini}" = true ]; then
         corpus=mini
     elif [ "$(basename "${db_root}")" = LJSpeech-1.1 ]; then
         corpus=ljspeech
     fi
-    python local/make_hub_folder.py --zip "${expdir}/packed/${tag}.zip" --card "${expdir}/README.md" \
-        --corpus "${corpus}" ${hf_repo:+--repo_id "${hf_repo}"} --out_dir "${expdir}/hub"
+    python local/make_hub_folder.py --zip "${tts_exp}/packed/${tag}.zip" --card "${tts_exp}/README.md" \
+        --corpus "${corpus}" ${hf_repo:+--repo_id "${hf_repo}"} --out_dir "${tts_exp}/hub"
     if [ -n "${hf_repo}" ]; then
-        log "stage 10: uploading ${expdir}/hub to https://huggingface.co/${hf_repo}"
-        python local/upload_hf.py --folder "${expdir}/hub" --repo "${hf_repo}"
+        log "stage 10: uploading ${tts_exp}/hub to https://huggingface.co/${hf_repo}"
+        python local/upload_hf.py --folder "${tts_exp}/hub" --repo "${hf_repo}"
     fi
 fi
 

@@ -8,6 +8,9 @@ die() { log "error: $*"; exit 1; }
 # The option block of run.sh: the lines between the two "# ----" markers.
 _option_lines() { sed -n '/^# ---- options/,/^# ------/p' "$1" | sed '1d;$d'; }
 
+# Options that took ESPnet tts.sh's names: the old spelling stops with the new one.
+declare -A RENAMED_OPTIONS=([decode_config]=inference_config)
+
 # parse_options SCRIPT ARGS...: --name value for every option of the block; --help.
 parse_options() {
     local script=$1; shift
@@ -23,6 +26,8 @@ parse_options() {
             --*)
                 local name=${1#--}
                 name=${name//-/_}
+                [ -z "${RENAMED_OPTIONS[${name}]:-}" ] \
+                    || die "--${name} is now --${RENAMED_OPTIONS[${name}]} (ESPnet tts.sh's name)"
                 grep -qx "${name}" <<< "${names}" || die "unknown option --${name} (see --help)"
                 [ $# -ge 2 ] || die "option --${name} needs a value"
                 printf -v "${name}" '%s' "$2"
@@ -128,7 +133,7 @@ run_training() {
     if [ "${feeds}" = fastspeech2 ]; then
         prosody_train=${stats}/train/collect_feats prosody_valid=${stats}/valid/collect_feats
         if [ "${feats_type}" = fbank ]; then
-            feats_train=dump/fbank/train feats_valid=dump/fbank/dev
+            feats_train=${dumpdir}/fbank/train feats_valid=${dumpdir}/fbank/dev
             features=(--odim "${n_mels}")
             shapes=("${feats_train}/feats_shape" "${feats_valid}/feats_shape")
         fi
@@ -158,15 +163,15 @@ run_training() {
         >> "${console}" 2>&1 || die "training failed: see ${console}"
 }
 
-# run_jobs WHAT DATA_DIR LOGDIR COMMAND...: COMMAND on nj slices of DATA_DIR's utterances
+# run_jobs WHAT DATA_DIR LOGDIR COMMAND...: COMMAND on inference_nj slices of DATA_DIR's utterances
 # in parallel, each given --key_file LOGDIR/keys.N --output_dir LOGDIR/output.N and
 # logging to LOGDIR/WHAT.N.log; stops the run if any fails.
 run_jobs() {
     local what=$1 data=$2 logdir=$3; shift 3
     local pids=() n
     rm -rf "${logdir}" && mkdir -p "${logdir}"
-    split_keys "${data}/text" "${logdir}/keys" "${nj}"
-    for n in $(seq "${nj}"); do
+    split_keys "${data}/text" "${logdir}/keys" "${inference_nj}"
+    for n in $(seq "${inference_nj}"); do
         [ -s "${logdir}/keys.${n}" ] || continue
         "$@" --key_file "${logdir}/keys.${n}" --output_dir "${logdir}/output.${n}" \
             > "${logdir}/${what}.${n}.log" 2>&1 &
@@ -175,10 +180,10 @@ run_jobs() {
     for n in "${pids[@]}"; do wait "${n}" || die "${what} failed: see ${logdir}/${what}.*.log"; done
 }
 
-# GPUs of one decoding job: it uses one if there are any.
-_job_ngpu() { if [ "${ngpu}" -gt 0 ]; then echo 1; else echo 0; fi; }
+# GPUs of one decoding job: one with --gpu_inference true.
+_job_ngpu() { if [ "${gpu_inference}" = true ]; then echo 1; else echo 0; fi; }
 
-# teacher_align_set DATA_DIR OUT_DIR: the Tacotron2 teacher's durations over nj jobs,
+# teacher_align_set DATA_DIR OUT_DIR: the Tacotron2 teacher's durations over inference_nj jobs,
 # merged into OUT_DIR/{durations,focus_rates}.
 teacher_align_set() {
     local data=$1 out=$2
@@ -191,7 +196,7 @@ teacher_align_set() {
     sort "${logdir}"/output.*/focus_rates > "${out}/focus_rates"
 }
 
-# decode_sets DATA_DIR OUT_DIR ARGS...: espnet2.bin.tts_inference over nj jobs, the
+# decode_sets DATA_DIR OUT_DIR ARGS...: espnet2.bin.tts_inference over inference_nj jobs, the
 # waveforms merged into OUT_DIR/wav.
 decode_sets() {
     local data=$1 out=$2; shift 2

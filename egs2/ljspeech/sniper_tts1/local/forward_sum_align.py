@@ -39,8 +39,10 @@ from kaldi_dir import read_table, write_lines
 CONFIG_KEYS = {"embed_dim": int, "batch_size": int, "lr": float, "steps": int, "seed": int}
 
 
-def read_config(path: Path) -> dict:
-    """The aligner's YAML config; every key of CONFIG_KEYS, of its type, and no other."""
+def read_config(path: Path, overrides: Dict[str, float]) -> dict:
+    """The aligner's YAML config, with ``overrides`` (options given on the command line, as
+    run.sh's --aligner_args) replacing its keys; every key of CONFIG_KEYS, of its type, and
+    no other."""
     try:
         conf = yaml.safe_load(path.read_text()) or {}
     except (OSError, yaml.YAMLError) as e:
@@ -49,12 +51,14 @@ def read_config(path: Path) -> dict:
     if unknown:
         sys.exit(f"error: {path}: unknown key(s) {', '.join(unknown)} "
                  f"(known: {', '.join(CONFIG_KEYS)})")
+    conf.update(overrides)
     for key, kind in CONFIG_KEYS.items():
         value = conf.get(key)
+        where = f"--{key}" if key in overrides else f"{path}: {key}"
         if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
-            sys.exit(f"error: {path}: {key} must be a number, got {value!r}")
+            sys.exit(f"error: {where} must be a number, got {value!r}")
         if value <= 0 and key != "seed":
-            sys.exit(f"error: {path}: {key} must be positive, got {value}")
+            sys.exit(f"error: {where} must be positive, got {value}")
         conf[key] = kind(value)
     return conf
 
@@ -215,7 +219,8 @@ def main(argv=None) -> None:
                           ("fmin", 80), ("fmax", 7600)):
         parser.add_argument(f"--{name}", type=int, default=default)
     parser.add_argument("--win_length", type=lambda v: None if v in ("null", "None") else int(v))
-    parser.add_argument("--seed", type=int, help="instead of the config's seed")
+    for key, kind in CONFIG_KEYS.items():
+        parser.add_argument(f"--{key}", type=kind, help=f"instead of the config's {key}")
     args = parser.parse_args(argv)
     for f in [args.config, args.token_list] + [
             d / name for d in [args.train_dir, *args.data_dirs] for name in ("wav.scp", "text")]:
@@ -224,9 +229,8 @@ def main(argv=None) -> None:
     names = [d.name for d in args.data_dirs]
     if len(set(names)) != len(names):
         sys.exit(f"error: --data_dirs must have distinct names, got {' '.join(names)}")
-    conf = read_config(args.config)
-    if args.seed is not None:
-        conf["seed"] = args.seed
+    conf = read_config(args.config, {key: getattr(args, key) for key in CONFIG_KEYS
+                                     if getattr(args, key) is not None})
     feature_conf = {"fs": args.fs, "n_fft": args.n_fft, "hop_length": args.n_shift,
                     "win_length": args.win_length, "n_mels": args.n_mels, "fmin": args.fmin,
                     "fmax": args.fmax}
