@@ -361,7 +361,7 @@ def masks_report_table(data: dict) -> list:
              f"module pruned at the schedule's highest sparsity under the paper's global "
              f"ranking (with its 75 % cap), a uniform share per tensor, and ERK densities.", ""]
     for model, r in data["models"].items():
-        top = str(r["sparsities"][0])
+        top = f"{r['sparsities'][0]:g}"
         real = r["real_sparsity"]
         lines += [f"*{MASK_MODELS.get(model, model)}* (`{r['config']}`, "
                   f"{r['prunable_entries'] / 1e6:.2f} M prunable entries, scored over "

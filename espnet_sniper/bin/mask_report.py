@@ -32,6 +32,11 @@ from espnet_sniper.state import SniperState, SniperStateError
 WRAPPERS = ("tts", "generator")
 
 
+def _key(sparsity: float) -> str:
+    """A sparsity as a JSON key: 40, 12.5."""
+    return f"{sparsity:g}"
+
+
 def module_group(name: str) -> str:
     """encoder attention, decoder feed-forward, postnet, duration_predictor, ..."""
     parts = name.split(".")
@@ -62,9 +67,9 @@ def mask_report(state: SniperState, allocations: Sequence[str]) -> Dict:
         real[allocation] = {}
         for p in sparsities:
             masks = ranking.masks(p, cap)
-            real[allocation][str(p)] = real_sparsity(masks)
+            real[allocation][_key(p)] = real_sparsity(masks)
             for name, m in masks.items():
-                tensors[name]["density"].setdefault(allocation, {})[str(p)] = float(
+                tensors[name]["density"].setdefault(allocation, {})[_key(p)] = float(
                     m.sum()) / m.numel()
     groups: Dict[str, Dict] = defaultdict(lambda: {"numel": 0, "score": 0.0, "kept": {}})
     for name, t in tensors.items():
@@ -81,7 +86,7 @@ def mask_report(state: SniperState, allocations: Sequence[str]) -> Dict:
                "pruned_percent": {k: 100 * (1 - kept / g["numel"])
                                   for k, kept in g["kept"].items()}}
         for name, g in groups.items()}
-    top = str(sparsities[0]) if sparsities else None
+    top = _key(sparsities[0]) if sparsities else None
     at_cap = {a: sorted(n for n, t in tensors.items()
                         if top and t["density"][a][top] <= 1 - cap / 100 + 0.5 / t["numel"])
               for a in allocations} if cap < 100 else {a: [] for a in allocations}
@@ -98,18 +103,18 @@ def format_report(report: Dict) -> str:
     lines = [f"scores: {report['scoring']}; cap {report['max_param_sparsity']:g} %; "
              f"{report['prunable_entries']} prunable entries"]
     for a in allocations:
-        reals = ", ".join(f"{p:g} % -> {report['real_sparsity'][a][str(p)]:.2f} %"
+        reals = ", ".join(f"{p:g} % -> {report['real_sparsity'][a][_key(p)]:.2f} %"
                           for p in report["sparsities"])
         lines.append(f"{a}: real sparsity {reals}; {len(report['tensors_at_cap'][a])} "
                      f"of {len(report['tensors'])} tensors at the cap")
     if top is None:
         return "\n".join(lines + ["(the schedule is dense throughout: nothing is pruned)"])
     width = max(len(g) for g in report["groups"]) + 2
-    head = "".join(f"{'pruned ' + a + ' %':>16}" for a in allocations)
+    head = "".join(f"{'pruned ' + a + ' %':>18}" for a in allocations)
     lines.append(f"{'module':<{width}}{'entries %':>10}{'score %':>10}{head}   (at {top:g} %)")
     for name, g in sorted(report["groups"].items(), key=lambda kv: -kv[1]["numel_share"]):
         score = f"{100 * g['score_share']:10.1f}" if g["score_share"] is not None else f"{'-':>10}"
-        pruned = "".join(f"{g['pruned_percent'][f'{a}@{top}']:16.1f}" for a in allocations)
+        pruned = "".join(f"{g['pruned_percent'][f'{a}@{_key(top)}']:18.1f}" for a in allocations)
         lines.append(f"{name:<{width}}{100 * g['numel_share']:10.1f}{score}{pruned}")
     return "\n".join(lines)
 
@@ -127,8 +132,8 @@ def plot_report(report: Dict, path: Path, title: str) -> None:
     height = 0.8 / len(allocations)
     for i, a in enumerate(allocations):
         left.barh([y + (i - (len(allocations) - 1) / 2) * height for y in range(len(names))],
-                  [report["groups"][g]["pruned_percent"][f"{a}@{top}"] for g in names],
-                  height=height, label=f"{a} (real {report['real_sparsity'][a][str(top)]:.1f} %)")
+                  [report["groups"][g]["pruned_percent"][f"{a}@{_key(top)}"] for g in names],
+                  height=height, label=f"{a} (real {report['real_sparsity'][a][_key(top)]:.1f} %)")
     left.axvline(top, color="black", linewidth=0.8, linestyle="--")
     left.axvline(report["max_param_sparsity"], color="red", linewidth=0.8, linestyle=":")
     left.set_xlabel(f"pruned % of the module at a nominal {top:g} % (dashed; red dotted: cap)")
