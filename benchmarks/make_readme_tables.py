@@ -382,6 +382,11 @@ def masks_report_table(data: dict) -> list:
     return lines
 
 
+def _scored_over(setup: dict) -> str:
+    batches = setup["score_batches"]
+    return "the whole first epoch (as the paper)" if batches == "whole epoch" else batches
+
+
 def _pct(x: dict) -> str:
     lo, hi = x["ci95"]
     if math.isnan(lo):
@@ -402,7 +407,7 @@ def masks_early_grid_table(data: dict) -> list:
         f"paired grid, {n} seeds (same initial weights and batch order per seed), every "
         f"sparse contender at a constant {setup['sparsity']} % for {setup['max_epoch']} epochs "
         f"of the mini FastSpeech2 on the {setup['num_utts']}-utterance corpus, SNIP scored over "
-        f"{setup['score_batches']}; validation loss on {setup['num_held_out']} utterances. "
+        f"{_scored_over(setup)}; validation loss on {setup['num_held_out']} utterances. "
         f"Differences in % of the second's loss, 95 % t-intervals over seeds; negative: the "
         f"first is better.", "",
         "| contender | real sparsity % | valid loss epoch 1 | epoch 2 | minus dense, epoch 1 | "
@@ -444,6 +449,7 @@ def masks_early_grid_table(data: dict) -> list:
             verdicts = [row["verdict"] for row in d["per_epoch"][:2]]
             lines.append(f"- {question}: {'; '.join(_pct(row['loss_percent']) for row in d['per_epoch'][:2])}"
                          f" ({', '.join(verdicts)})")
+    lines += ["", *_why_snip_loses(cmp), "", *_what_explains_the_gain(cmp)]
     lines += ["", "Lower validation loss than dense in both epochs 1 and 2, interval excluding "
               "zero (the paper's claim (a) for the mask alone): "
               + (", ".join(f"**{w}**" for w in winners) if winners else "**none**") + ".", "",
@@ -466,7 +472,7 @@ def full_grid_table(data: dict) -> list:
         f"**The full grid** ({_where(data, 'training_quality.py')}): {n} paired seeds, "
         f"{setup['max_epoch']} epochs of the mini FastSpeech2 on the {setup['num_utts']}-"
         f"utterance corpus, the conf/mini/ 40 -> 0 schedule scaled to them, SNIP scored over "
-        f"{setup['score_batches']}; validation loss and mel score (stage 8, normalized: 0 = "
+        f"{_scored_over(setup)}; validation loss and mel score (stage 8, normalized: 0 = "
         f"floor, 1 = no skill) of the same model, the last epoch's. Ratios are geometric means "
         f"with 95 % intervals from t-intervals of their logs.", "",
         "| contender | valid loss epoch 1 | epoch 2 | final | final mel score |",
@@ -500,6 +506,49 @@ def full_grid_table(data: dict) -> list:
                          f"{_verdict(d['final_loss'])}, mel score "
                          f"{_verdict(d['final_mel_normalized'])}")
     return lines + ["", "![paired differences](benchmarks/results/full_grid_paired.png)", ""]
+
+
+def _better_in(d: dict) -> list:
+    """The epochs (of the first two) where the first is better, interval below 0."""
+    return [row["epoch"] for row in d["per_epoch"][:2] if row["loss"]["ci95"][1] < 0]
+
+
+def _why_snip_loses(cmp: dict) -> list:
+    positions, counts = (cmp.get("global_snip_shuffled-global_snip"),
+                         cmp.get("global_random-global_snip_shuffled"))
+    if not positions or not counts:
+        return []
+    by_positions, by_counts = _better_in(positions), _better_in(counts)
+    cause = ("both SNIP's per-tensor counts and its positions" if by_positions and by_counts
+             else "SNIP's per-tensor counts (its allocation), not its positions" if by_counts
+             else "SNIP's positions within tensors, not its counts" if by_positions
+             else "neither change separately (the intervals cover 0)")
+    return [f"Why SNIP's masks lose to random ones: keeping SNIP's per-tensor counts but "
+            f"moving the kept entries to random positions changes the loss by "
+            f"{_pct(positions['per_epoch'][0]['loss_percent'])} at epoch 1; then replacing "
+            f"SNIP's counts by those of one random ranking (about 40 % of every tensor) by "
+            f"{_pct(counts['per_epoch'][0]['loss_percent'])}. What costs SNIP here: **{cause}**."]
+
+
+def _what_explains_the_gain(cmp: dict) -> list:
+    lines = []
+    for control, what in (("dense_lr167", "the larger learning rate"),
+                          ("dense_initvar", "the smaller initial output variance")):
+        alone, beyond = cmp.get(f"{control}-dense"), cmp.get(f"uniform_random-{control}")
+        if not alone or not beyond:
+            continue
+        helps = _better_in(alone)
+        left = _better_in(beyond)
+        verdict = ("explains it" if helps and not left else
+                   "explains part of it" if helps else "does not explain it")
+        lines.append(f"- {what} (`{control}`): dense with it alone "
+                     f"{'; '.join(_pct(r['loss_percent']) for r in alone['per_epoch'][:2])}; "
+                     f"a uniform random mask against it "
+                     f"{'; '.join(_pct(r['loss_percent']) for r in beyond['per_epoch'][:2])} "
+                     f"(epochs 1; 2): **{verdict}**")
+    return (["What explains a random 40 % mask's early gain over dense (a control explains it "
+             "when it beats dense itself and the mask no longer beats it):", "", *lines]
+            if lines else [])
 
 
 MASKS_TABLES = {

@@ -186,7 +186,7 @@ def summarize(runs: Dict[str, Dict[int, Dict]]) -> Dict:
             "mean_lr_factor": interval([r["epochs"][0]["lr_factor"] for r in done]),
             "scoring_seconds": interval([r["scoring_seconds"] for r in done]),
         }
-    pairs = [(a, b) for b in REFERENCES for a in runs if a != b] + CAUSE_PAIRS
+    pairs = [(a, b) for b in REFERENCES for a in runs if a not in REFERENCES] + CAUSE_PAIRS
     comparisons = {f"{a}-{b}": d for a, b in pairs if (d := paired(runs, a, b)) is not None}
     return {"contenders": contenders, "comparisons": comparisons}
 
