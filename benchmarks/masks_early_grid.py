@@ -186,7 +186,7 @@ def summarize(runs: Dict[str, Dict[int, Dict]]) -> Dict:
             "mean_lr_factor": interval([r["epochs"][0]["lr_factor"] for r in done]),
             "scoring_seconds": interval([r["scoring_seconds"] for r in done]),
         }
-    pairs = [(a, b) for b in REFERENCES for a in runs if a not in REFERENCES] + CAUSE_PAIRS
+    pairs = [(a, b) for b in REFERENCES for a in runs if a not in (b, "dense")] + CAUSE_PAIRS
     comparisons = {f"{a}-{b}": d for a, b in pairs if (d := paired(runs, a, b)) is not None}
     return {"contenders": contenders, "comparisons": comparisons}
 
@@ -215,11 +215,11 @@ def plot(summary: Dict, path: Path) -> None:
                         label=f"epoch {epoch}")
         ax.axvline(0, color="black", linewidth=0.8)
         ax.set_yticks(range(len(names)), names, fontsize=8)
-        ax.invert_yaxis()
         ax.grid(alpha=0.3)
         ax.set_xlabel(f"validation loss, % of {ref}'s (< 0: lower than {ref})")
         ax.set_title(f"paired difference to {ref}, 95 % t-interval", fontsize=9)
         ax.legend(fontsize=8)
+    axes[0].invert_yaxis()  # the axes share y: once for both
     n = max((len(c["seeds"]) for c in summary["contenders"].values()), default=0)
     fig.suptitle(f"mask variants at {SPARSITY} %, first two epochs, up to {n} paired seeds",
                  fontsize=10)
