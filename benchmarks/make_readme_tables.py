@@ -546,6 +546,14 @@ def _what_explains_the_gain(cmp: dict) -> list:
                      f"a uniform random mask against it "
                      f"{'; '.join(_pct(r['loss_percent']) for r in beyond['per_epoch'][:2])} "
                      f"(epochs 1; 2): **{verdict}**")
+    gain = cmp.get("uniform_random-dense")
+    if gain:
+        terms = "; ".join(
+            f"{term.replace('_loss', '').replace('l1', 'mel L1')} {_ci(row[term])}"
+            for row in gain["per_epoch"][:1] for term in
+            ("l1_loss", "duration_loss", "pitch_loss", "energy_loss"))
+        lines.append(f"- where the gain is, by loss term (uniform random minus dense, epoch 1, "
+                     f"absolute): {terms}")
     return (["What explains a random 40 % mask's early gain over dense (a control explains it "
              "when it beats dense itself and the mask no longer beats it):", "", *lines]
             if lines else [])
