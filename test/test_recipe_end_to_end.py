@@ -140,7 +140,8 @@ def test_a_rerun_of_stage_3_reuses_the_trained_aligner(recipe_run):
     before = (aligner / "align_train" / "durations").read_text()
     model = (aligner / "aligner.pth").stat().st_mtime_ns
     again = subprocess.run(["./run.sh", "--mini", "true", "--mini_num_utts", "24", "--stage", "3",
-                            "--stop_stage", "3", "--aligner_config", "aligner.yaml"],
+                            "--stop_stage", "3", "--aligner_config", "aligner.yaml",
+                            "--aligner_args", "--steps 10 --batch_size 4"],
                            cwd=work, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stderr[-3000:]
     assert "trained with this config and data: aligning only" in again.stderr
@@ -154,7 +155,7 @@ def test_fbank_dumps_features_and_trains_synthesizes_and_packs(recipe_run, monke
     fbank = subprocess.run(
         ["./run.sh", "--mini", "true", "--mini_num_utts", "24", "--stage", "5", "--nj", "1",
          "--mos", "none", "--feats_type", "fbank", "--train_config", "student.yaml",
-         "--tag", "e2e_fbank"],
+         "--train_args", "--max_epoch 2", "--tag", "e2e_fbank"],
         cwd=work, capture_output=True, text=True, timeout=900,
         env=dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO)))
     assert fbank.returncode == 0, fbank.stderr[-4000:]

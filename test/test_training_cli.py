@@ -311,9 +311,12 @@ def test_mask_report_shows_where_the_run_pruned(runs, tmp_path, capsys):
     zeros = sum(int((epoch1[n] == 0).sum()) for n in tensors)
     total = sum(t["numel"] for t in tensors.values())
     assert predicted <= zeros <= predicted + 0.01 * total
-    capped = [n for n, t in tensors.items()
-              if int((epoch1[n] == 0).sum()) == math.floor(0.75 * t["numel"])]
-    assert set(report["tensors_at_cap"]["global"]) <= set(capped)
+    at_cap = report["tensors_at_cap"]["global"]
+    assert at_cap and all(int((epoch1[n] == 0).sum()) >= math.floor(0.75 * tensors[n]["numel"])
+                          for n in at_cap)
+    below = [n for n in tensors if n not in at_cap]
+    assert any(int((epoch1[n] == 0).sum()) < math.floor(0.75 * tensors[n]["numel"])
+               for n in below)
     for allocation in ("uniform", "erk"):
         assert 40 - 100 * len(tensors) / total <= report["real_sparsity"][allocation]["40"] <= 40
     groups = report["groups"]
