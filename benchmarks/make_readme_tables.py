@@ -453,6 +453,7 @@ def masks_early_grid_table(data: dict) -> list:
     lines += ["", "Lower validation loss than dense in both epochs 1 and 2, interval excluding "
               "zero (the paper's claim (a) for the mask alone): "
               + (", ".join(f"**{w}**" for w in winners) if winners else "**none**") + ".", "",
+              *_recommendation(cmp, winners), "",
               "![mask variants, paired differences](benchmarks/results/masks_early_grid.png)", ""]
     return lines
 
@@ -506,6 +507,28 @@ def full_grid_table(data: dict) -> list:
                          f"{_verdict(d['final_loss'])}, mel score "
                          f"{_verdict(d['final_mel_normalized'])}")
     return lines + ["", "![paired differences](benchmarks/results/full_grid_paired.png)", ""]
+
+
+# the early grid's contender that conf/train_sniper_uniform_random.yaml ships
+RECOMMENDED = ("uniform_random", "conf/train_sniper_uniform_random.yaml")
+
+
+def _recommendation(cmp: dict, winners: list) -> list:
+    name, config = RECOMMENDED
+    if not winners:
+        return [f"No mask variant beats dense in both early epochs here; `{config}` is shipped "
+                f"as the grids' candidate, not as an improvement."]
+    best = min(winners, key=lambda w: cmp[f"{w}-dense"]["per_epoch"][1]["loss_percent"]["mean"])
+    ours = cmp.get(f"{name}-dense")
+    status = (f"the lowest epoch-2 loss of them" if best == name else
+              f"not the lowest epoch-2 loss of them ({best}'s is lower)" if name in winners
+              else "not among them")
+    where = ("; ".join(_pct(r["loss_percent"]) for r in ours["per_epoch"][:2]) if ours else "-")
+    return [f"Recommended masks: `{config}` (and its `conf/mini/` twin): the paper's 40 -> 0 "
+            f"schedule with `allocation: uniform` and `scoring: random` ({name}: {where} against "
+            f"dense in epochs 1; 2, {status}; random masks also skip SNIP's scoring pass). "
+            f"`conf/train_sniper.yaml` stays the paper's. Whether the early gain survives to "
+            f"the end of training is the full grid's question (below)."]
 
 
 def _better_in(d: dict) -> list:

@@ -13,7 +13,8 @@ from espnet_sniper.tasks.tts import SniperTTSTask
 CONF = Path(__file__).resolve().parents[1] / "conf"
 FAMILIES = {  # dense config -> its SNIPER and constant-sparsity twins
     "train_fastspeech2.yaml": ["train_sniper.yaml", "train_sniper20to0.yaml",
-                               "train_sparsity40.yaml", "train_sparsity20.yaml"],
+                               "train_sparsity40.yaml", "train_sparsity20.yaml",
+                               "train_sniper_uniform_random.yaml"],
     "train_jets.yaml": ["train_sniper_jets.yaml", "train_sparsity40_jets.yaml"],
 }
 TRAINING = [Path(d) / name for d in ("", "mini") for dense, twins in FAMILIES.items()
@@ -56,3 +57,12 @@ def test_jets_configs_are_espnet_ljspeech_jets_shapes():
                 out |= keys(v, prefix + k + ".")
         return out
     assert keys(mini["tts_conf"]) == keys(paper["tts_conf"])
+
+
+@pytest.mark.parametrize("directory", ["", "mini"])
+def test_the_recommended_masks_config_is_the_papers_schedule_with_uniform_random_masks(directory):
+    paper = parse_sniper_conf(load(Path(directory) / "train_sniper.yaml")["sniper_conf"])
+    ours = parse_sniper_conf(load(Path(directory) / "train_sniper_uniform_random.yaml")["sniper_conf"])
+    assert (ours.allocation, ours.scoring) == ("uniform", "random")
+    assert (paper.allocation, paper.scoring) == ("global", "snip")  # the paper's stays
+    assert ours.schedule.points == paper.schedule.points
