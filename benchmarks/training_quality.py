@@ -6,7 +6,10 @@ stages 6-8 (training, synthesis, scoring) run for every contender and seed. Cont
 dense, constant 40 % and 20 %, SNIPER 40 -> 0 and 20 -> 0 (the conf/mini/ configs, which
 differ only in sniper_conf), and three controls of SNIPER 40 -> 0 that change one
 sniper_conf key: ``scoring: random`` (random masks, seeded per seed), ``scale_lr_by_param:
-false`` (no learning-rate scaling) and ``restore_init_values: false`` (regrowth from zero).
+false`` (no learning-rate scaling) and ``restore_init_values: false`` (regrowth from zero);
+and the mask variants of masks_early_grid.py as SNIPER 40 -> 0 (``uniform_random40to0``,
+...). SNIP scores the whole first epoch, as the paper; the mel score is the last epoch's
+model's, the model whose validation loss is reported.
 
 Paired: for one seed every contender starts from the same initial weights (ESPnet seeds
 the model's construction with ``seed``) and sees the same batches in the same order (its
@@ -22,11 +25,13 @@ a killed run resumes where its training stopped. Runs go ``--jobs`` at a time, o
 each, seed-major, so that the contenders of a seed meet the same machine load.
 
     python benchmarks/training_quality.py --quick   # 1 seed, 2 epochs, 3 contenders: minutes
-    python benchmarks/training_quality.py           # 8 contenders x 5 seeds, 8 epochs
+    python benchmarks/training_quality.py --seeds 8 --contenders dense sniper40to0 \
+        uniform_random40to0 random40to0      # the full grid of the masks work
 
-Writes ``<out_dir>/<contender>_seed<k>.json``, then the summary ``<out_dir>.json`` and the
-plot ``<out_dir>_paired.png`` (paired differences to dense with their interval bands),
-from whatever runs have finished.
+Writes ``<out_dir>/<contender>_seed<k>.json`` (default out_dir: results/full_grid), then
+the summary ``<out_dir>.json`` and the plot ``<out_dir>_paired.png`` (paired differences
+to dense with their interval bands), from whatever runs have finished. Time to quality
+counts a seed that never reaches dense's final loss as censored, not dropped.
 """
 
 import argparse
