@@ -377,6 +377,16 @@ def masks_report_table(data: dict) -> list:
             pruned = " | ".join(f"{g['pruned_percent'][f'{a}@{top}']:.1f}"
                                 for a in ("global", "uniform", "erk"))
             lines.append(f"| {name} | {100 * g['numel_share']:.1f} | {score} | {pruned} |")
+        starved = [(n, g) for n, g in groups if g["score_share"] is not None
+                   and g["score_share"] < g["numel_share"] / 4]
+        if starved:
+            entries = sum(g["numel_share"] for _, g in starved)
+            score = sum(g["score_share"] for _, g in starved)
+            lines += ["", f"Modules whose share of the summed score is under a quarter of their "
+                      f"share of the entries ({', '.join(n for n, _ in starved)}): "
+                      f"{100 * entries:.1f} % of the entries, {100 * score:.1f} % of the score; "
+                      f"the global ranking prunes them "
+                      f"{_pruned_share(r, starved, top):.1f} % at a nominal {float(top):g} %."]
         lines += ["", f"![pruned share by module, {model}]"
                       f"(benchmarks/results/masks_report_{model}.png)", ""]
     return lines
@@ -385,6 +395,12 @@ def masks_report_table(data: dict) -> list:
 def _scored_over(setup: dict) -> str:
     batches = setup["score_batches"]
     return "the whole first epoch (as the paper)" if batches == "whole epoch" else batches
+
+
+def _pruned_share(report: dict, groups: list, top: str) -> float:
+    """The pruned share of these modules together under the global allocation."""
+    pruned = sum(g["pruned_percent"][f"global@{top}"] * g["numel_share"] for _, g in groups)
+    return pruned / sum(g["numel_share"] for _, g in groups)
 
 
 def _pct(x: dict) -> str:
