@@ -207,6 +207,18 @@ def test_a_package_that_would_write_outside_its_directory_is_refused(tmp_path, n
     assert not (tmp_path.parent / "escaped.txt").exists()
 
 
+@pytest.mark.parametrize("name, link", [("../../escaped.txt", False), ("exp/link", True)])
+def test_a_fetched_teacher_that_would_write_outside_its_folder_is_refused(tmp_path, name, link):
+    archive = _zip_with(tmp_path / "teacher.zip", name, b"/etc" if link else b"x", link=link)
+    out = tmp_path / "exp" / "teacher_pretrained"
+    done = run("fetch_pretrained.py", "--tag", archive, "--out_dir", out, cwd=tmp_path)
+    assert done.returncode != 0
+    assert "is refused" in done.stderr and name in done.stderr
+    assert "nothing was unpacked" in done.stderr
+    assert not (tmp_path.parent / "escaped.txt").exists()
+    assert not [p for p in out.rglob("*") if p.is_file()]  # no member written anywhere
+
+
 def test_not_a_zip_is_refused(tmp_path):
     (tmp_path / "model.zip").write_text("not a zip")
     done = run("check_package.py", "--zip", tmp_path / "model.zip", cwd=tmp_path)

@@ -8,25 +8,14 @@ Text2Speech, with espnet_sniper made unimportable.
 """
 
 import argparse
-import stat
 import sys
 import tempfile
 import zipfile
-from pathlib import Path, PurePosixPath
+from pathlib import Path
+
+from archive_members import unsafe_members
 
 sys.modules["espnet_sniper"] = None  # a user of the package has only stock ESPnet
-
-
-def unsafe_members(path: Path) -> list:
-    """Members of the zip at ``path`` that could write outside the unpacking directory."""
-    bad = []
-    with zipfile.ZipFile(path) as z:
-        for info in z.infolist():
-            name = PurePosixPath(info.filename.replace("\\", "/"))
-            is_link = stat.S_ISLNK(info.external_attr >> 16)
-            if name.is_absolute() or ".." in name.parts or ":" in info.filename or is_link:
-                bad.append(info.filename)
-    return bad
 
 
 def main(argv=None) -> None:

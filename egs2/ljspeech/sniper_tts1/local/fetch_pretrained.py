@@ -14,6 +14,7 @@ from pathlib import Path
 
 import yaml
 
+from archive_members import unsafe_members
 from kaldi_dir import write_text
 
 
@@ -32,8 +33,17 @@ def main(argv=None) -> None:
         args.tag = str(Path(args.tag).resolve())
 
     args.out_dir.mkdir(parents=True, exist_ok=True)
+    downloader = ModelDownloader(cachedir=str(args.out_dir / "zoo"))
     try:
-        files = ModelDownloader(cachedir=str(args.out_dir / "zoo")).download_and_unpack(args.tag)
+        # the archive first (a local zip as it is), checked, then unpacked from the cache;
+        # a Hugging Face name gives a snapshot folder, not an archive
+        archive = Path(downloader.download(args.tag))
+        bad = unsafe_members(archive) if archive.is_file() else []
+        if bad:
+            sys.exit(f"error: --teacher_model_tag {args.tag} is refused: member(s) {bad[:5]} "
+                     f"of {archive} would be written outside the folder it is unpacked into "
+                     f"(absolute path, '..' or a link); nothing was unpacked")
+        files = downloader.download_and_unpack(args.tag)
     except Exception as e:  # no network, unknown tag, broken archive
         sys.exit(f"error: could not fetch teacher {args.tag!r} from the ESPnet model zoo "
                  f"({type(e).__name__}: {e}). Without network, leave --teacher_model_tag "
