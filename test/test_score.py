@@ -147,8 +147,22 @@ def test_stage_8_writes_model_floor_and_baseline_side_by_side(recordings, tmp_pa
     mel = result["summary"]["mel_db"]
     assert mel["floor"]["mean"] < mel["model"]["mean"] < mel["baseline"]["mean"]
     assert 0 < mel["normalized"]["mean"] < 1
+    # the normalized score and its interval, recomputed here from the per-utterance rows:
+    # the ratio of means, and a percentile bootstrap over utterances of our own
+    per = {s: np.array([result["per_utterance"][s][u]["mel_db"]
+                        for u in sorted(result["per_utterance"]["model"])])
+           for s in ("model", "floor", "baseline")}
+
+    def ratio(idx):
+        m, f, b = (per[s][idx].mean() for s in ("model", "floor", "baseline"))
+        return (m - f) / (b - f)
+
+    assert mel["normalized"]["mean"] == pytest.approx(ratio(np.arange(len(SENTENCES))))
+    rng = np.random.default_rng(12345)
+    draws = [ratio(rng.integers(0, len(SENTENCES), len(SENTENCES))) for _ in range(4000)]
     lo, hi = mel["normalized"]["ci95"]
-    assert lo <= mel["normalized"]["mean"] <= hi
+    assert lo == pytest.approx(np.percentile(draws, 2.5), abs=0.02 + 0.1 * (hi - lo))
+    assert hi == pytest.approx(np.percentile(draws, 97.5), abs=0.02 + 0.1 * (hi - lo))
     mos = result["summary"]["mos"]  # DistillMOS hears the no-skill baseline as worse
     assert mos["baseline"]["mean"] < mos["floor"]["mean"]
     table = (tmp_path / "exp" / "RESULTS.md").read_text()
