@@ -419,7 +419,8 @@ def masks_early_grid_table(data: dict) -> list:
     c, cmp, setup = data["contenders"], data["comparisons"], data["setup"]
     n = min(len(r["seeds"]) for r in c.values())
     lines = [
-        f"**Which weights to keep, epochs 1-2** ({_where(data, 'masks_early_grid.py')}): "
+        f"**Which weights to keep, epochs 1-2** ({_where(data, 'masks_early_grid.py')}; the runs "
+        f"trained on commit {', '.join(data.get('run_commits', [data['commit']]))}): "
         f"paired grid, {n} seeds (same initial weights and batch order per seed), every "
         f"sparse contender at a constant {setup['sparsity']} % for {setup['max_epoch']} epochs "
         f"of the mini FastSpeech2 on the {setup['num_utts']}-utterance corpus, SNIP scored over "

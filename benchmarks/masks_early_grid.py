@@ -274,7 +274,10 @@ def main(argv: Optional[List[str]] = None) -> None:
     summary = summarize(runs)
     atomic_write_text(args.out_dir.with_suffix(".json"), json.dumps(
         {**provenance("masks_early_grid"), "setup": setup,
-         "runs_finished": sum(len(v) for v in runs.values()), **summary}, indent=1) + "\n")
+         "runs_finished": sum(len(v) for v in runs.values()),
+         # the code that trained (the summary may be written later, from another commit)
+         "run_commits": sorted({r["commit"] for c in runs.values() for r in c.values()}),
+         **summary}, indent=1) + "\n")
     if summary["comparisons"]:
         plot(summary, args.out_dir.with_suffix(".png"))
     if failures:
