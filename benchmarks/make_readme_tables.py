@@ -487,7 +487,11 @@ def full_grid_table(data: dict) -> list:
     c, setup, cmp = data["contenders"], data["setup"], data["comparisons"]
     n = min(len(r["seeds"]) for r in c.values())
     lines = [
-        f"**The full grid** ({_where(data, 'training_quality.py')}): {n} paired seeds, "
+        f"**The full grid** ({_where(data, 'training_quality.py')}; the runs trained on commit "
+        f"{', '.join(data.get('run_commits', [data['commit']]))}; {data['runs_finished']} of "
+        f"{data['runs_planned']} planned runs"
+        f"{'' if data['runs_finished'] >= data['runs_planned'] else ', still running'}): "
+        f"{n} paired seeds, "
         f"{setup['max_epoch']} epochs of the mini FastSpeech2 on the {setup['num_utts']}-"
         f"utterance corpus, the conf/mini/ 40 -> 0 schedule scaled to them, SNIP scored over "
         f"{_scored_over(setup)}; validation loss and mel score (stage 8, normalized: 0 = "

@@ -507,6 +507,8 @@ def main(argv=None) -> None:
     atomic_write_text(out_dir.with_suffix(".json"), json.dumps(
         {**provenance("training_quality"), "setup": setup,
          "runs_planned": len(plan), "runs_finished": sum(len(v) for v in runs.values()),
+         # the code that trained (the summary may be written later, from another commit)
+         "run_commits": sorted({r["commit"] for c in runs.values() for r in c.values()}),
          "eval_utterances": next((r["eval_utterances"] for c in runs.values()
                                   for r in c.values()), None),
          **summary}, indent=1) + "\n")
