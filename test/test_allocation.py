@@ -136,3 +136,19 @@ def test_schedule_masks_follow_the_allocation():
     for p in (40, 20, 10):
         got, want = sm.masks(p), ranking.masks(p, 75)
         assert all(torch.equal(got[n], want[n]) for n in want)
+
+
+@pytest.mark.parametrize("name, group", [
+    ("tts.encoder.encoders.0.self_attn.linear_q.weight", "encoder attention"),
+    ("tts.decoder.encoders.1.feed_forward.w_2.bias", "decoder feed-forward"),
+    ("tts.postnet.postnet.0.0.weight", "postnet"),
+    ("tts.duration_predictor.conv.0.0.weight", "duration_predictor"),
+    # JETS: the generator wraps FastSpeech2's parts and a HiFi-GAN called generator
+    ("tts.generator.encoder.encoders.0.self_attn.linear_k.weight", "encoder attention"),
+    ("tts.generator.generator.upsamples.0.1.weight_v", "generator"),
+    ("tts.generator.alignment_module.t_conv1.weight", "alignment_module"),
+])
+def test_mask_report_groups_tensors_by_module(name, group):
+    from espnet_sniper.bin.mask_report import module_group
+
+    assert module_group(name) == group
