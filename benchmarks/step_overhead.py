@@ -64,6 +64,7 @@ from espnet_sniper.controller import SniperController
 from espnet_sniper.fileio import atomic_write_text
 from espnet_sniper.gan_trainer import SniperGANTrainer
 from espnet_sniper.masks import ranking_for
+from espnet_sniper.weight_norm import direction_slices
 from espnet_sniper.tasks.gan_tts import SniperGANTTSTask
 from espnet_sniper.tasks.tts import SniperTTSTask
 from espnet_sniper.trainer import SniperTrainer
@@ -180,7 +181,7 @@ def sniper_masks(size: str, model: torch.nn.Module):
     params = (SniperGANTrainer if size == "jets" else SniperTrainer).prunable(model, config)
     g = torch.Generator().manual_seed(1)
     scores = {n: torch.rand(p.shape, generator=g) for n, p in params.items()}
-    return config, params, ranking_for(scores, config, model)
+    return config, params, ranking_for(scores, config, direction_slices(model))
 
 
 def sniper_at_40(size: str, model: torch.nn.Module, optimizers) -> SniperController:

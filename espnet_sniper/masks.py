@@ -129,11 +129,11 @@ class ScoreRanking:
 
 
 def ranking_for(scores: Mapping[str, torch.Tensor], config: SniperConfig,
-                model: torch.nn.Module) -> ScoreRanking:
+                kept_slices: Mapping[str, Optional[int]]) -> ScoreRanking:
     """The ranking a run with ``config`` trains with: its tie-break seed, allocation and
-    shuffling, and every weight-normalized slice of ``model`` kept."""
-    return ScoreRanking(scores, config.tie_break_seed,
-                        kept_slices=weight_norm.direction_slices(model),
+    shuffling, and ``kept_slices`` (the model's weight-normalized slices,
+    ``weight_norm.direction_slices``) kept."""
+    return ScoreRanking(scores, config.tie_break_seed, kept_slices=kept_slices,
                         allocation=config.allocation,
                         shuffle_within_tensor=config.shuffle_within_tensor)
 

@@ -33,7 +33,7 @@ from espnet2.train.reporter import SubReporter
 from espnet2.train.trainer import TrainerOptions
 from espnet2.utils.nested_dict_action import NestedDictAction
 from espnet2.utils.types import str2bool
-from espnet_sniper import checkpoint_recovery
+from espnet_sniper import checkpoint_recovery, weight_norm
 from espnet_sniper.config import SniperConfig, SniperConfigError, parse_sniper_conf
 from espnet_sniper.controller import SniperController
 from espnet_sniper.masks import ranking_for
@@ -329,7 +329,7 @@ class SniperTrainerMixin:
                 logging.info(f"SNIPER: saved scores and initial values to {path}")
             if distributed_option.distributed:
                 torch.distributed.barrier()
-        ranking = ranking_for(state.scores, config, model)
+        ranking = ranking_for(state.scores, config, weight_norm.direction_slices(model))
         return SniperController(
             config, params, ranking, state.init_values, owning_optimizers(optimizers, params),
             distributed=distributed_option.distributed,

@@ -15,7 +15,7 @@ import yaml
 import espnet
 import espnet_sniper
 from espnet_sniper.trainer_mixin import requested_sniper_conf
-from espnet_sniper.masks import ScoreRanking, real_sparsity
+from espnet_sniper.masks import ranking_for, real_sparsity
 from espnet_sniper.state import STATE_FILE, SniperState
 from espnet_sniper.weight_norm import direction_slices
 
@@ -59,11 +59,8 @@ def sniper_section(exp_dir: Path, train_config: Path, conf: dict) -> list:
         "|---:|---:|---:|",
     ]
     state_path = exp_dir / "sniper" / STATE_FILE
-    ranking = ScoreRanking(SniperState.load(state_path).scores, config.tie_break_seed,
-                           kept_slices=kept_slices(train_config, conf),
-                           allocation=config.allocation,
-                           shuffle_within_tensor=config.shuffle_within_tensor) \
-        if state_path.is_file() else None
+    ranking = ranking_for(SniperState.load(state_path).scores, config,
+                          kept_slices(train_config, conf)) if state_path.is_file() else None
     for completed, sparsity in sorted(config.schedule.points.items()):
         real = (real_sparsity(ranking.masks(sparsity, config.max_param_sparsity))
                 if ranking is not None and sparsity else 0.0)
