@@ -46,7 +46,8 @@ from bench_common import REPO, RESULTS, provenance
 from paired_runs import load_runs, run_all, run_stages, scoring_seconds, still_to_run
 from espnet_sniper.fileio import atomic_torch_save, atomic_write_text
 from espnet_sniper.state import SniperState
-from training_quality import interval, prepare, verdict
+from training_quality import (LOSSES, interval, loss_by_epoch, per_epoch_differences,
+                              prepare, verdict)
 
 SPARSITY = 40
 # name: (config under conf/mini/, sniper_conf keys set, what it is)
@@ -80,7 +81,6 @@ CAUSE_PAIRS = [("global_snip_shuffled", "global_snip"), ("global_random", "globa
                ("uniform_snip", "uniform_random"), ("erk_snip", "erk_random"),
                ("uniform_magnitude", "uniform_random"), ("uniform_random", "global_random"),
                ("uniform_random", "dense_lr167"), ("uniform_random", "dense_initvar")]
-LOSSES = ["loss", "l1_loss", "duration_loss", "pitch_loss", "energy_loss"]
 SEEDED_KEYS = ("random",)  # scorings whose order is drawn per seed
 
 
@@ -156,18 +156,9 @@ def paired(runs: Dict[str, Dict[int, Dict]], a: str, b: str) -> Optional[Dict]:
     seeds = sorted(set(runs.get(a, {})) & set(runs.get(b, {})))
     if len(seeds) < 2:
         return None
-    n_epochs = min(len(runs[c][s]["epochs"]) for c in (a, b) for s in seeds)
-    per_epoch = []
-    for i in range(n_epochs):
-        def diff(key):
-            return [runs[a][s]["epochs"][i]["valid"][key] - runs[b][s]["epochs"][i]["valid"][key]
-                    for s in seeds]
-        row = {"epoch": i + 1, **{k: interval(diff(k)) for k in LOSSES}}
-        row["loss_percent"] = interval([100 * (runs[a][s]["epochs"][i]["valid"]["loss"]
-                                              / runs[b][s]["epochs"][i]["valid"]["loss"] - 1)
-                                        for s in seeds])
+    per_epoch = per_epoch_differences(runs, a, b, seeds)
+    for row in per_epoch:
         row["verdict"] = verdict(row["loss"])
-        per_epoch.append(row)
     return {"seeds": seeds, "per_epoch": per_epoch}
 
 
@@ -177,11 +168,9 @@ def summarize(runs: Dict[str, Dict[int, Dict]]) -> Dict:
         if not by_seed:
             continue
         done = list(by_seed.values())
-        n_epochs = min(len(r["epochs"]) for r in done)
         contenders[c] = {
             "description": CONTENDERS[c][2], "seeds": sorted(by_seed),
-            "valid_loss_by_epoch": [interval([r["epochs"][i]["valid"]["loss"] for r in done])
-                                    for i in range(n_epochs)],
+            "valid_loss_by_epoch": loss_by_epoch(done),
             "sparsity_real": interval([r["epochs"][0]["sparsity_real"] for r in done]),
             "mean_lr_factor": interval([r["epochs"][0]["lr_factor"] for r in done]),
             "scoring_seconds": interval([r["scoring_seconds"] for r in done]),

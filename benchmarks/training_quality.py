@@ -226,22 +226,37 @@ def time_to_reach(run: Dict, target: float) -> Optional[Tuple[float, float]]:
     return None
 
 
+def per_epoch_differences(runs: Dict[str, Dict[int, Dict]], a: str, b: str,
+                          seeds: List[int]) -> List[Dict]:
+    """a - b per epoch over ``seeds``: each validation loss term, and the total in % of b's,
+    with their intervals over seeds."""
+    n_epochs = min(len(runs[c][s]["epochs"]) for c in (a, b) for s in seeds)
+    rows = []
+    for i in range(n_epochs):
+        valid_a = [runs[a][s]["epochs"][i]["valid"] for s in seeds]
+        valid_b = [runs[b][s]["epochs"][i]["valid"] for s in seeds]
+        row = {"epoch": i + 1}
+        for k in LOSSES:
+            row[k] = interval([x[k] - y[k] for x, y in zip(valid_a, valid_b)])
+        row["loss_percent"] = interval([100 * (x["loss"] / y["loss"] - 1)
+                                        for x, y in zip(valid_a, valid_b)])
+        rows.append(row)
+    return rows
+
+
+def loss_by_epoch(done: List[Dict]) -> List[Dict]:
+    """The validation loss of these runs per epoch, with its interval over them."""
+    n_epochs = min(len(r["epochs"]) for r in done)
+    return [interval([r["epochs"][i]["valid"]["loss"] for r in done]) for i in range(n_epochs)]
+
+
 def paired(runs: Dict[str, Dict[int, Dict]], a: str, b: str) -> Optional[Dict]:
     """a - b per seed, on every measure, for the seeds both have."""
     seeds = sorted(set(runs.get(a, {})) & set(runs.get(b, {})))
     if not seeds:
         return None
-    n_epochs = min(len(runs[c][s]["epochs"]) for c in (a, b) for s in seeds)
-    per_epoch = []
-    for i in range(n_epochs):
-        row = {"epoch": i + 1}
-        for k in LOSSES:
-            row[k] = interval([runs[a][s]["epochs"][i]["valid"][k]
-                               - runs[b][s]["epochs"][i]["valid"][k] for s in seeds])
-        row["loss_percent"] = interval([100 * (runs[a][s]["epochs"][i]["valid"]["loss"]
-                                              / runs[b][s]["epochs"][i]["valid"]["loss"] - 1)
-                                        for s in seeds])
-        per_epoch.append(row)
+    per_epoch = per_epoch_differences(runs, a, b, seeds)
+    n_epochs = len(per_epoch)
     final_mel = [runs[a][s]["eval"]["mel_db"]["normalized"]["mean"]
                  - runs[b][s]["eval"]["mel_db"]["normalized"]["mean"] for s in seeds]
     final_mel_db = [runs[a][s]["eval"]["mel_db"]["model"]["mean"]
@@ -368,8 +383,7 @@ def summarize(runs: Dict[str, Dict[int, Dict]]) -> Dict:
             "description": CONTENDERS[c][2],
             "seeds": sorted(by_seed),
             "schedule": done[0].get("schedule"),
-            "valid_loss_by_epoch": [interval([r["epochs"][i]["valid"]["loss"] for r in done])
-                                    for i in range(n_epochs)],
+            "valid_loss_by_epoch": loss_by_epoch(done),
             "sparsity_by_epoch": [done[0]["epochs"][i]["sparsity"] for i in range(n_epochs)],
             "final_mel_normalized": interval([r["eval"]["mel_db"]["normalized"]["mean"]
                                               for r in done]),
