@@ -32,7 +32,7 @@ set -euo pipefail
 # general
 stage=1                  # first stage to run
 stop_stage=10            # last stage to run
-ngpu=0                   # GPUs for training and decoding (>1: ESPnet's DDP on this node)
+ngpu=0                   # GPUs for training (>1: ESPnet's DDP on this node)
 num_nodes=1              # >1: stage 6 goes through espnet2.bin.launch and --launch_cmd
 launch_cmd=local/slurm.pl   # multi-node submission (SNIPER_SLURM_DRY_RUN=true: only print)
 nj=2                     # parallel jobs for statistics
