@@ -19,7 +19,7 @@ import soundfile
 from conftest import REPO
 
 LOCAL = REPO / "egs2" / "ljspeech" / "sniper_tts1" / "local"
-sys.path.insert(0, str(LOCAL))
+sys.path[:0] = [str(LOCAL / "evaluation"), str(LOCAL)]
 
 import score  # noqa: E402
 from griffin_lim import vocode  # noqa: E402
@@ -136,7 +136,8 @@ def test_stage_8_writes_model_floor_and_baseline_side_by_side(recordings, tmp_pa
         soundfile.write(gen / f"{uid}.wav", vocode(smeared, CONF, 3), CONF["fs"], "PCM_16")
     (tmp_path / "gl.yaml").write_text("".join(f"{k}: {'null' if v is None else v}\n"
                                               for k, v in CONF.items()))
-    args = [sys.executable, str(LOCAL / "score.py"), "--ref_wav_scp", recordings / "wav.scp",
+    args = [sys.executable, str(LOCAL / "evaluation" / "score.py"), "--ref_wav_scp",
+            recordings / "wav.scp",
             "--gen_wav_dir", gen, "--vocoder_config", tmp_path / "gl.yaml",
             "--out_dir", tmp_path / "exp"]
     done = subprocess.run(list(map(str, args)), capture_output=True, text=True, cwd=LOCAL)

@@ -10,13 +10,17 @@ cache_dir=${SNIPER_CACHE_DIR:-${HOME}/.cache/espnet-sniper}
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 lock="${repo}/tools/requirements.lock"
 mos_lock="${repo}/tools/mos-requirements.lock"   # DistillMOS, on its own path (see the file)
+browser_lock="${repo}/tools/browser-requirements.lock"   # selenium, for the browser tests
 
 log() { echo "[setup] $*" >&2; }
 
-# espeak-ng speaks the mini corpus; a C compiler builds pysptk (MCD), which has no wheel
+# espeak-ng speaks the mini corpus; a C compiler builds pysptk (MCD), which has no wheel;
+# Debian's chromium and its driver run the browser tests of the recipe's pages
 missing=()
 command -v espeak-ng >/dev/null 2>&1 || missing+=(espeak-ng)
 command -v cc >/dev/null 2>&1 || missing+=(gcc)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+[ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
 if [ ${#missing[@]} -gt 0 ]; then
     log "${missing[*]} missing: installing with apt-get"
     sudo_cmd=""
@@ -46,6 +50,15 @@ if [ ! -f "${venv}/.complete" ]; then
     touch "${venv}/.complete"
 else
     log "using the cached environment ${venv}"
+fi
+
+# the browser tests' pins, kept out of the environment's key so that changing them
+# does not rebuild several GB; a marker per version of the pins says they are in
+browser_key=$(sha256sum "${browser_lock}" | cut -c1-16)
+if [ ! -f "${venv}/.browser-${browser_key}" ]; then
+    log "installing the browser tests' pins (${browser_lock})"
+    "${venv}/bin/pip" install --quiet --disable-pip-version-check --no-deps -r "${browser_lock}"
+    touch "${venv}/.browser-${browser_key}"
 fi
 
 "${venv}/bin/pip" install --quiet --disable-pip-version-check --no-deps \

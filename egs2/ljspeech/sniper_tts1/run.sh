@@ -321,12 +321,12 @@ if stage_on 8; then
     feats_args=()  # the model's features before the vocoder, where it has both
     [ ! -s "${tts_exp}/decode_eval/denorm_feats.scp" ] \
         || feats_args=(--gen_feats_scp "${tts_exp}/decode_eval/denorm_feats.scp")
-    python local/score.py --ref_wav_scp data/eval/wav.scp --gen_wav_dir "${tts_exp}/decode_eval/wav" \
+    python local/evaluation/score.py --ref_wav_scp data/eval/wav.scp --gen_wav_dir "${tts_exp}/decode_eval/wav" \
         "${feats_args[@]}" \
         --vocoder_config "${tts_exp}/griffin_lim.yaml" --f0min "${f0min}" --f0max "${f0max}" \
         --mos "${mos}" ${score_references:+--reuse_references "${score_references}"} \
         --out_dir "${tts_exp}"
-    python local/plot_mels.py --ref_wav_scp data/eval/wav.scp --gen_wav_dir "${tts_exp}/decode_eval/wav" \
+    python local/evaluation/plot_mels.py --ref_wav_scp data/eval/wav.scp --gen_wav_dir "${tts_exp}/decode_eval/wav" \
         --fs "${fs}" --n_fft "${n_fft}" --n_shift "${n_shift}" --n_mels "${n_mels}" --fmin "${fmin}" \
         --fmax "${fmax}" --out "${tts_exp}/mels.png"
 fi

@@ -16,6 +16,8 @@ import numpy as np
 import soundfile
 import torch
 
+# the recipe's shared helpers live one folder up, in local/
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from kaldi_dir import read_table
 
 matplotlib.use("Agg")

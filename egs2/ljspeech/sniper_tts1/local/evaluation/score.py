@@ -58,6 +58,8 @@ import numpy as np
 import soundfile
 import yaml
 
+# the recipe's shared helpers live one folder up, in local/
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from griffin_lim import vocode
 from kaldi_dir import read_table, write_text
 
@@ -311,7 +313,7 @@ def results_table(result: dict) -> List[str]:
 def results_markdown(result: dict) -> str:
     lines = [f"# Results: {result['exp']}", "",
              f"Eval set: {result['utterances']} utterances of {result['ref_wav_scp']}, scored on "
-             f"{result['date']} by local/score.py. Floor: the recordings' own features through "
+             f"{result['date']} by local/evaluation/score.py. Floor: the recordings' own features through "
              "the same vocoder; baseline: their mean spectrum at their mean F0, held for their "
              "length. Normalized: (model - floor) / (baseline - floor), 0 = floor, 1 = no skill. "
              "Means with 95 % intervals (normalized: paired bootstrap over utterances).", "",
@@ -361,7 +363,7 @@ def reusable_rows(path: Path, key: str) -> Dict[str, Dict[str, dict]]:
         earlier = json.loads(path.read_text())
         made_with, rows = earlier.get("references_key"), earlier["per_utterance"]
     except (OSError, ValueError, KeyError) as e:
-        sys.exit(f"error: --reuse_references {path}: not a results.json of local/score.py ({e})")
+        sys.exit(f"error: --reuse_references {path}: not a results.json of local/evaluation/score.py ({e})")
     if made_with != key:
         sys.exit(f"error: --reuse_references {path} was scored from other recordings or "
                  f"settings (its references_key differs); score without it")
