@@ -10,6 +10,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import Callable, Union
 
 import matplotlib
 import numpy as np
@@ -22,6 +23,33 @@ from kaldi_dir import read_table
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+
+
+def log_mel_reader(fs: int, n_fft: int, n_shift: int, n_mels: int, fmin: int,
+                   fmax: int) -> Callable[[Union[str, Path]], np.ndarray]:
+    """A function from a wav file to its (n_mels, frames) log-mel spectrogram, ESPnet's
+    STFT and mel filter bank with the training features' parameters. Other pages
+    (local/evaluation/samples_page.py) draw their pictures with it, so that they show
+    what this one shows."""
+    from espnet2.layers.log_mel import LogMel
+    from espnet2.layers.stft import Stft
+
+    stft = Stft(n_fft=n_fft, hop_length=n_shift)
+    log_mel = LogMel(fs=fs, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax)
+
+    def mel(path: Union[str, Path]) -> np.ndarray:
+        wav, _ = soundfile.read(str(path), dtype="float32")
+        spec, _ = stft(torch.from_numpy(wav)[None])
+        power = spec[..., 0] ** 2 + spec[..., 1] ** 2
+        return log_mel(power)[0][0].numpy().T
+
+    return mel
+
+
+def show_mel(ax, m: np.ndarray, vmin: float, vmax: float):
+    """Draw ``m`` on a colour scale fixed by the caller: every picture of one utterance
+    on the recording's scale, so that a quieter or smeared synthesis looks it."""
+    return ax.imshow(m, origin="lower", aspect="auto", vmin=vmin, vmax=vmax)
 
 
 def main(argv=None) -> None:
@@ -43,24 +71,12 @@ def main(argv=None) -> None:
         sys.exit(f"error: no synthesized wav in {args.gen_wav_dir} matches {args.ref_wav_scp}: "
                  "run stage 7 first")
 
-    from espnet2.layers.log_mel import LogMel
-    from espnet2.layers.stft import Stft
-
-    stft = Stft(n_fft=args.n_fft, hop_length=args.n_shift)
-    log_mel = LogMel(fs=args.fs, n_fft=args.n_fft, n_mels=args.n_mels, fmin=args.fmin,
-                     fmax=args.fmax)
-
-    def mel(path) -> np.ndarray:
-        wav, _ = soundfile.read(path, dtype="float32")
-        spec, _ = stft(torch.from_numpy(wav)[None])
-        power = spec[..., 0] ** 2 + spec[..., 1] ** 2
-        return log_mel(power)[0][0].numpy().T
-
+    mel = log_mel_reader(args.fs, args.n_fft, args.n_shift, args.n_mels, args.fmin, args.fmax)
     fig, axes = plt.subplots(len(keys), 2, figsize=(11, 2.4 * len(keys)), squeeze=False)
     for key, (left, right) in zip(keys, axes):
         ref, gen = mel(refs[key]), mel(args.gen_wav_dir / f"{key}.wav")
         for ax, m, title in ((left, ref, f"{key}: recording"), (right, gen, "synthesized")):
-            ax.imshow(m, origin="lower", aspect="auto", vmin=ref.min(), vmax=ref.max())
+            show_mel(ax, m, ref.min(), ref.max())
             ax.set_title(f"{title} ({m.shape[1]} frames)", fontsize=9)
             ax.set_xlabel("frame", fontsize=8)
         left.set_ylabel("mel bin", fontsize=8)
