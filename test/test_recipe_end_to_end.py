@@ -15,9 +15,13 @@ from pathlib import Path
 import pytest
 import yaml
 
+import browser
 from conftest import REPO
 
 RECIPE = REPO / "egs2" / "ljspeech" / "sniper_tts1"
+
+
+JUDGE_ARGS = "--max_epoch 1 --batch_size 4"  # the ASR judge, shrunk as the models are
 
 
 def shrink(src: Path, dst: Path, **changes) -> Path:
@@ -57,7 +61,8 @@ def recipe_run(tmp_path_factory):
          "--allow_poor_durations", "true",
          # shrunk through tts.sh's pass-through options, which override the configs
          "--aligner_args", "--steps 10 --batch_size 4", "--train_args", "--max_epoch 2",
-         "--inference_args", "--use_teacher_forcing false", "--inference_nj", "1"],
+         "--inference_args", "--use_teacher_forcing false", "--inference_nj", "1",
+         "--asr_judge_args", JUDGE_ARGS],
         cwd=work, capture_output=True, text=True, env=env, timeout=1500,
     )
     return work, done
@@ -107,6 +112,15 @@ def test_stage_outputs(recipe_run):
     assert results["utterances"] == 1 and len(results["per_utterance"]["floor"]) == 1
     mel = results["summary"]["mel_db"]
     assert mel["floor"]["mean"] < mel["model"]["mean"] and "mos" in results["summary"]
+    # intelligibility by the recipe's own judge, trained on data/train only
+    assert {"cer", "wer"} <= set(results["summary"])
+    judge = Path(results["asr"]["asr"].split(":", 1)[1])
+    assert judge.parent == Path("exp/asr_judge") and (work / judge / "judge.pth").is_file()
+    assert json.loads((work / judge / "judge.json").read_text())["train_dir"] == "data/train"
+    assert set(results["asr"]["recording"]["transcripts"]) == set(results["per_utterance"]["model"])
+    # the samples page: the recording, floor, baseline and the model, per eval utterance
+    page = (exp / "samples" / "index.html").read_text()
+    assert page.count("<audio") == 4 and "e2e" in page
     card = (exp / "README.md").read_text()
     assert "| 1 | 40 |" in card and "| 2 | 0 | 0.00 |" in card
     assert "| metric | model | floor | baseline | normalized |" in card
@@ -124,10 +138,14 @@ def test_rerunning_a_stage_alone_works(recipe_run):
     # again, taking the floor and baseline of the first scoring (--score_references)
     again = subprocess.run(["./run.sh", "--mini", "true", "--mini_num_utts", "24", "--stage", "8",
                             "--stop_stage", "8", "--train_config", "student.yaml", "--tag", "e2e",
-                            "--score_references", "exp/e2e/results.json"],
+                            "--score_references", "exp/e2e/results.json",
+                            "--asr_judge_args", JUDGE_ARGS, "--listening_exps", "twin=exp/e2e"],
                            cwd=work, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stderr[-3000:]
     assert "stage 8: " in again.stderr and "stage 7: " not in again.stderr
+    assert "reusing the judge trained on this corpus" in again.stderr
+    kit = work / "exp" / "e2e" / "listening_test" / "index.html"
+    assert kit.is_file() and len(list(kit.parent.glob("audio/*.wav"))) == 3  # recording + 2
     after = json.loads((work / "exp" / "e2e" / "results.json").read_text())
     assert after["references_reused_from"] == "exp/e2e/results.json"
     assert after["summary"] == before["summary"]  # the same wavs score the same
@@ -154,7 +172,7 @@ def test_fbank_dumps_features_and_trains_synthesizes_and_packs(recipe_run, monke
     assert done.returncode == 0
     fbank = subprocess.run(
         ["./run.sh", "--mini", "true", "--mini_num_utts", "24", "--stage", "5", "--nj", "1",
-         "--mos", "none", "--feats_type", "fbank", "--train_config", "student.yaml",
+         "--mos", "none", "--asr", "none", "--feats_type", "fbank", "--train_config", "student.yaml",
          "--train_args", "--max_epoch 2", "--tag", "e2e_fbank"],
         cwd=work, capture_output=True, text=True, timeout=900,
         env=dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO)))
@@ -180,6 +198,32 @@ def test_fbank_dumps_features_and_trains_synthesizes_and_packs(recipe_run, monke
     assert "kaldi_ark" in str(config["train_data_path_and_name_and_type"])
     assert len(list((exp / "decode_eval" / "wav").glob("*.wav"))) == 1
     assert "package ok" in fbank.stderr
+
+
+@pytest.mark.skipif(bool(browser.missing()), reason=browser.missing())
+def test_the_recipes_pages_open_in_a_browser(recipe_run, tmp_path):
+    work, done = recipe_run
+    assert done.returncode == 0
+    driver = browser.start(tmp_path / "profile", tmp_path / "downloads")
+    try:
+        driver.get((work / "exp" / "e2e" / "samples" / "index.html").as_uri())
+        state = driver.execute_async_script("""
+            const done = arguments[arguments.length - 1];
+            const audios = [...document.querySelectorAll('audio')];
+            audios.forEach(a => { a.preload = 'auto'; a.load(); });
+            const images = [...document.querySelectorAll('img')];
+            images.forEach(i => { i.loading = 'eager'; });
+            setTimeout(() => done({
+                audio: audios.map(a => [a.readyState, a.duration, a.error ? a.error.code : 0]),
+                images: images.map(i => i.naturalWidth)}), 3000);""")
+        assert len(state["audio"]) == 4
+        assert all(ready >= 1 and duration > 0 and not error
+                   for ready, duration, error in state["audio"]), state["audio"]
+        assert state["images"] and all(width > 0 for width in state["images"])
+        driver.save_screenshot(str(tmp_path / "samples.png"))
+        print(f"screenshot: {tmp_path / 'samples.png'}")
+    finally:
+        driver.quit()
 
 
 def test_tacotron2_teacher_trained_and_from_its_packed_zip_give_the_same_durations(recipe_run):

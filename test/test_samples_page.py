@@ -215,10 +215,10 @@ def test_new_metrics_and_differing_floors_are_shown(grid, tmp_path):
     exps = _copy_exps(grid, tmp_path)
     results = _results(exps["sparse"])
     # a metric the scorer may gain later, unknown to LABELS: shown by its key
-    results["summary"]["cer"] = {s: {"mean": 0.123456, "ci95": [0.1, 0.2]}
+    results["summary"]["pesq"] = {s: {"mean": 0.123456, "ci95": [0.1, 0.2]}
                                  for s in ("model", "floor", "baseline")}
     for uid in TEXTS:
-        results["per_utterance"]["model"][uid]["cer"] = 0.25
+        results["per_utterance"]["model"][uid]["pesq"] = 0.25
     # scored against other recordings or settings: its own floor, said so
     results["references_key"] = "other"
     results["references_reused_from"] = None
@@ -228,9 +228,9 @@ def test_new_metrics_and_differing_floors_are_shown(grid, tmp_path):
     out = tmp_path / "page"
     samples_page.main(_argv(grid, out, exps, "--max_utterances", "1"))
     text = (out / "index.html").read_text(encoding="utf-8")
-    assert _cell(text, "score-sparse-cer") == "0.1235"
-    assert _cell(text, "score-dense-cer") == "n/a"
-    assert '<th title="cer">cer</th>' in text and '<td class="num">0.25</td>' in text
+    assert _cell(text, "score-sparse-pesq") == "0.1235"
+    assert _cell(text, "score-dense-pesq") == "n/a"
+    assert '<th title="pesq">pesq</th>' in text and '<td class="num">0.25</td>' in text
     assert "different floors" in text and "floor (sparse)" in text
     assert (out / "audio" / "floor_2" / "utt0.wav").is_file()
 

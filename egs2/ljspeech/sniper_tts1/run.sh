@@ -21,8 +21,10 @@
 #                  (--train_config)
 #   7 synthesis    the eval set, Griffin-Lim (seeded) or --vocoder_tag (JETS: its own
 #                  generator's waveforms)
-#   8 scoring      log-mel distance, MCD, F0, length, MOS, each beside its floor and a
-#                  no-skill baseline -> exp/<tag>/RESULTS.md, results.json, mels.png
+#   8 scoring      log-mel distance, MCD, F0, length, MOS, ASR error rates (the recipe's
+#                  own ASR judge, trained once per corpus, or --asr_model_tag/--whisper_tag),
+#                  each beside its floor and a no-skill baseline -> exp/<tag>/RESULTS.md,
+#                  results.json, mels.png, and the samples page exp/<tag>/samples/
 #   9 packing      model-zoo zip, checked by unpacking and synthesizing in stock ESPnet
 #  10 hub          the Hugging Face hub folder: the package and a model card with the
 #                  hub's metadata; uploaded with --hf_repo
@@ -97,6 +99,18 @@ inference_model=         # default valid.loss.ave.pth; GAN TTS: train.total_coun
                          # (the last epochs averaged, as ESPnet's JETS recipe)
 vocoder_tag=             # a model-zoo vocoder (needs network); default Griffin-Lim
 mos=distillmos           # no-reference MOS predictor of stage 8 (none: skip it)
+asr=judge                # intelligibility (CER/WER) of stage 8: judge (the recipe's own ASR,
+                         # trained once per corpus on data/train, cached in <expdir>/asr_judge)
+                         # or none; the three options below replace the judge
+asr_judge_config=conf/asr_judge.yaml
+asr_judge_args=          # options for the judge's training, e.g. "--max_epoch 2"
+asr_model_tag=           # an ESPnet model-zoo ASR (needs network), as evaluate_asr.sh's
+asr_model_file=          # a local ESPnet ASR: its model file and, with it, its config
+asr_train_config=
+whisper_tag=             # OpenAI Whisper, e.g. large-v3 (pip install openai-whisper; network)
+listening_exps=          # other experiments for stage 8's listening-test kit beside this
+                         # model, "NAME=EXP_DIR ...", e.g. "dense=exp/tts_train_fastspeech2
+                         # constant=exp/tts_train_sparsity40" (the paper's three-way test)
 score_references=        # results.json of an earlier stage 8 on the same eval set: its
                          # floor and baseline are reused, not computed again
 hf_repo=                 # upload stage 10's hub folder to this Hugging Face repo, user/name
@@ -140,6 +154,21 @@ case ${allow_poor_durations} in true|false) ;; *) die "--allow_poor_durations mu
 [[ -z ${num_held_out} || ${num_held_out} =~ ^[1-9][0-9]*$ ]] \
     || die "--num_held_out must be a positive number, got ${num_held_out}"
 case ${mos} in distillmos|none) ;; *) die "--mos must be distillmos or none, got ${mos}" ;; esac
+case ${asr} in judge|none) ;; *) die "--asr must be judge or none, got ${asr}" ;; esac
+asr_spec=
+[ -z "${asr_model_tag}" ] || asr_spec=zoo:${asr_model_tag}
+if [ -n "${asr_model_file}${asr_train_config}" ]; then
+    [ -z "${asr_spec}" ] || die "give one ASR: --asr_model_tag, --asr_model_file or --whisper_tag"
+    [ -f "${asr_model_file}" ] || die "--asr_model_file '${asr_model_file}' does not exist"
+    [ -f "${asr_train_config}" ] || die "--asr_train_config '${asr_train_config}' does not exist (--asr_model_file needs it)"
+    asr_spec=espnet:${asr_train_config},${asr_model_file}
+fi
+if [ -n "${whisper_tag}" ]; then
+    [ -z "${asr_spec}" ] || die "give one ASR: --asr_model_tag, --asr_model_file or --whisper_tag"
+    asr_spec=whisper:${whisper_tag}
+fi
+[ "${asr}" = none ] || [ -n "${asr_spec}" ] || [ -f "${asr_judge_config}" ] \
+    || die "--asr_judge_config ${asr_judge_config} does not exist"
 : "${inference_nj:=${nj}}"
 [[ ${inference_nj} =~ ^[1-9][0-9]*$ ]] || die "--inference_nj must be a positive number, got ${inference_nj}"
 if [ -z "${gpu_inference}" ]; then
@@ -151,6 +180,11 @@ case ${gpu_inference} in true|false) ;; *) die "--gpu_inference must be true or 
 read -r -a train_args <<< "${train_args}"
 read -r -a inference_args <<< "${inference_args}"
 read -r -a aligner_args <<< "${aligner_args}"
+read -r -a listening_exps <<< "${listening_exps}"
+for system in "${listening_exps[@]}"; do
+    [[ ${system} == ?*=?* && -d ${system#*=} ]] \
+        || die "--listening_exps: '${system}' is not NAME=EXP_DIR of an existing experiment"
+done
 case ${feats_type} in
     raw|fbank) ;;
     *) die "--feats_type must be raw or fbank, got ${feats_type}" ;;
@@ -321,14 +355,35 @@ if stage_on 8; then
     feats_args=()  # the model's features before the vocoder, where it has both
     [ ! -s "${tts_exp}/decode_eval/denorm_feats.scp" ] \
         || feats_args=(--gen_feats_scp "${tts_exp}/decode_eval/denorm_feats.scp")
+    asr_args=()
+    if [ -z "${asr_spec}" ] && [ "${asr}" = judge ]; then
+        log "stage 8: the ASR judge (trained on data/train once per corpus) -> ${expdir}/asr_judge"
+        judge_dir=$(python local/evaluation/asr_judge.py --train_dir data/train --valid_dir data/dev \
+            --config "${asr_judge_config}" --cache_dir "${expdir}/asr_judge" \
+            --train_args "${asr_judge_args}")
+        asr_spec=judge:${judge_dir}
+    fi
+    [ -z "${asr_spec}" ] || asr_args=(--asr "${asr_spec}" --text data/eval/text)
     python local/evaluation/score.py --ref_wav_scp data/eval/wav.scp --gen_wav_dir "${tts_exp}/decode_eval/wav" \
-        "${feats_args[@]}" \
+        "${feats_args[@]}" "${asr_args[@]}" \
         --vocoder_config "${tts_exp}/griffin_lim.yaml" --f0min "${f0min}" --f0max "${f0max}" \
         --mos "${mos}" ${score_references:+--reuse_references "${score_references}"} \
         --out_dir "${tts_exp}"
     python local/evaluation/plot_mels.py --ref_wav_scp data/eval/wav.scp --gen_wav_dir "${tts_exp}/decode_eval/wav" \
         --fs "${fs}" --n_fft "${n_fft}" --n_shift "${n_shift}" --n_mels "${n_mels}" --fmin "${fmin}" \
         --fmax "${fmax}" --out "${tts_exp}/mels.png"
+    log "stage 8: samples page -> ${tts_exp}/samples/index.html"
+    python local/evaluation/samples_page.py --system "${tag}=${tts_exp}" \
+        --ref_wav_scp data/eval/wav.scp --text data/eval/text --fs "${fs}" --n_fft "${n_fft}" \
+        --n_shift "${n_shift}" --n_mels "${n_mels}" --fmin "${fmin}" --fmax "${fmax}" \
+        --out_dir "${tts_exp}/samples"
+    if [ ${#listening_exps[@]} -gt 0 ]; then
+        log "stage 8: listening-test kit of ${tag} beside ${listening_exps[*]} -> ${tts_exp}/listening_test"
+        rm -rf "${tts_exp}/listening_test"
+        python local/evaluation/listening_test.py --system "${tag}=${tts_exp}" \
+            $(printf -- '--system %s ' "${listening_exps[@]}") \
+            --ref_wav_scp data/eval/wav.scp --text data/eval/text --out_dir "${tts_exp}/listening_test"
+    fi
 fi
 
 if stage_on 9; then

@@ -31,8 +31,13 @@ def kept_slices(train_config: Path, conf: dict) -> dict:
 
     model, _ = GANTTSTask.build_model_from_file(train_config, None, "cpu")
     return direction_slices(model)
-from kaldi_dir import write_text
-from score import results_table
+
+
+from kaldi_dir import write_text  # noqa: E402
+
+# stage 8's tables, from the evaluation tools' folder
+sys.path.insert(0, str(Path(__file__).resolve().parent / "evaluation"))
+from score import results_table  # noqa: E402
 
 
 def sniper_section(exp_dir: Path, train_config: Path, conf: dict) -> list:

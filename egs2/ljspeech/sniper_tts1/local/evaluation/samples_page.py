@@ -137,7 +137,9 @@ def references_folder(name: str, exp_dir: Path, results: dict) -> Path:
     folder, current = exp_dir, results
     for _ in range(REUSE_DEPTH):
         reused = current.get("references_reused_from")
-        if not reused:
+        # an experiment rescored with its own earlier references still has them
+        if not reused or all((folder / "score_references" / s).is_dir()
+                             for s in ("floor", "baseline")):
             return folder / "score_references"
         path = resolve_reused(reused, folder)
         if path is None:

@@ -28,7 +28,11 @@ frame average):
   error: share of both-voiced frames more than 20 % off);
 * ``length_ratio``: trimmed synthesized length / trimmed recording length;
 * ``mos``: a no-reference MOS prediction (DistillMOS, weights in its wheel), ``--mos none``
-  to skip it.
+  to skip it;
+* ``cer`` and ``wer``, with ``--asr``: what an ASR system hears in the whole waveform,
+  against the utterance's text (``--text``), both normalized alike (see
+  ``intelligibility.py``); the recordings themselves are transcribed too, and their error
+  rates kept beside the rows, so that the judge's own ear is on record.
 
 Each metric's ``normalized`` score is (model - floor) / (baseline - floor) of the means over
 utterances: 0 is the floor, 1 no skill; its 95 % interval is a paired bootstrap over
@@ -60,8 +64,9 @@ import yaml
 
 # the recipe's shared helpers live one folder up, in local/
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from griffin_lim import vocode
-from kaldi_dir import read_table, write_text
+from griffin_lim import vocode  # noqa: E402
+from intelligibility import error_rates, transcriber  # noqa: E402
+from kaldi_dir import read_table, write_text  # noqa: E402
 
 TOP_DB = 40.0  # trimming: frames this far below the utterance's peak are silence
 FLOOR_DB = 80.0  # log-mel values are floored this far below the recording's peak
@@ -69,7 +74,8 @@ FRAME_PERIOD_MS = 5.0
 GROSS_PITCH_ERROR = 0.2
 MCEP = {16000: (23, 0.42), 22050: (34, 0.45), 24000: (34, 0.46), 44100: (39, 0.53),
         48000: (39, 0.55)}  # (order, all-pass constant) per sample rate, as evaluate_mcd
-METRICS = ("mel_db", "mcd_db", "f0_rmse_cents", "vde", "gpe", "length_ratio", "mos")
+METRICS = ("mel_db", "mcd_db", "f0_rmse_cents", "vde", "gpe", "length_ratio", "mos", "cer",
+           "wer")
 DB_PER_NEPER = 20.0 / math.log(10.0)
 VOCODER_KEYS = ("fs", "n_fft", "n_shift", "n_mels", "fmin", "fmax")
 
@@ -290,7 +296,8 @@ def _fmt(entry: dict, digits: int) -> str:
 LABELS = {"mel_db": ("log-mel distance (dB), primary", 2), "mcd_db": ("MCD (dB)", 2),
           "f0_rmse_cents": ("log-F0 RMSE (cents)", 1), "vde": ("voicing decision error", 3),
           "gpe": ("gross pitch error", 3), "length_ratio": ("length ratio", 3),
-          "mos": ("DistillMOS", 2)}
+          "mos": ("DistillMOS", 2), "cer": ("ASR character error rate", 3),
+          "wer": ("ASR word error rate", 3)}
 
 
 def results_table(result: dict) -> List[str]:
@@ -302,6 +309,11 @@ def results_table(result: dict) -> List[str]:
         lines.append(f"| {label} | {_fmt(entry['model'], digits)} | "
                      f"{_fmt(entry['floor'], digits)} | {_fmt(entry['baseline'], digits)} | "
                      f"{norm} |")
+    asr = result.get("asr")
+    if asr:
+        rec = asr["recording"]["summary"]
+        lines += ["", f"Intelligibility judged by {asr['asr']}; on the recordings themselves it "
+                  f"makes CER {_fmt(rec['cer'], 3)}, WER {_fmt(rec['wer'], 3)}."]
     diag = result.get("feature_mel_db")
     if diag:
         lines += ["", f"Diagnostic, the model's features before the vocoder: log-mel distance "
@@ -352,22 +364,25 @@ def references_key(refs: Dict[str, str], conf: dict, args: argparse.Namespace) -
         h.update(uid.encode())
         h.update(Path(refs[uid]).read_bytes())
     settings = {"vocoder": conf, "f0min": args.f0min, "f0max": args.f0max, "mos": args.mos,
-                "seed": args.seed, "top_db": TOP_DB, "floor_db": FLOOR_DB}
+                "seed": args.seed, "top_db": TOP_DB, "floor_db": FLOOR_DB, "asr": args.asr}
     h.update(json.dumps(settings, sort_keys=True).encode())
     return h.hexdigest()
 
 
-def reusable_rows(path: Path, key: str) -> Dict[str, Dict[str, dict]]:
-    """The floor and baseline rows of an earlier results.json made with ``key``."""
+def reusable_rows(path: Path, key: str) -> dict:
+    """The floor and baseline rows (and the recordings' transcripts, with an ASR) of an
+    earlier results.json made with ``key``."""
     try:
         earlier = json.loads(path.read_text())
         made_with, rows = earlier.get("references_key"), earlier["per_utterance"]
     except (OSError, ValueError, KeyError) as e:
-        sys.exit(f"error: --reuse_references {path}: not a results.json of local/evaluation/score.py ({e})")
+        sys.exit(f"error: --reuse_references {path}: not a results.json of "
+                 f"local/evaluation/score.py ({e})")
     if made_with != key:
         sys.exit(f"error: --reuse_references {path} was scored from other recordings or "
                  f"settings (its references_key differs); score without it")
-    return {"floor": rows["floor"], "baseline": rows["baseline"]}
+    return {"rows": {"floor": rows["floor"], "baseline": rows["baseline"]},
+            "asr": earlier.get("asr")}
 
 
 def main(argv=None) -> None:
@@ -381,6 +396,12 @@ def main(argv=None) -> None:
     parser.add_argument("--f0min", type=float, default=80)
     parser.add_argument("--f0max", type=float, default=400)
     parser.add_argument("--mos", choices=("distillmos", "none"), default="distillmos")
+    parser.add_argument("--asr", default=None,
+                        help="the ASR of the intelligibility scores: judge:DIR (the recipe's "
+                        "own, asr_judge.py), espnet:CONFIG,MODEL, zoo:TAG or whisper:TAG; "
+                        "needs --text")
+    parser.add_argument("--text", type=Path, default=None,
+                        help="the eval set's transcripts (Kaldi text), for --asr")
     parser.add_argument("--seed", type=int, default=0, help="Griffin-Lim phases")
     parser.add_argument("--reuse_references", type=Path, default=None,
                         help="an earlier results.json of the same eval set: its floor and "
@@ -390,6 +411,15 @@ def main(argv=None) -> None:
 
     conf = read_vocoder_config(args.vocoder_config)
     refs = read_table(args.ref_wav_scp)
+    texts = {}
+    if args.asr:
+        if args.text is None or not args.text.is_file():
+            sys.exit(f"error: --asr needs --text, the eval set's transcripts "
+                     f"({args.text or 'not given'})")
+        texts = read_table(args.text)
+        untexted = sorted(set(refs) - set(texts))
+        if untexted:
+            sys.exit(f"error: {args.text} has no text for {' '.join(untexted[:10])}")
     missing = [u for u in refs if not (args.gen_wav_dir / f"{u}.wav").is_file()]
     if missing:
         sys.exit(f"error: no synthesized wav in {args.gen_wav_dir} for {len(missing)} "
@@ -400,9 +430,17 @@ def main(argv=None) -> None:
 
         gen_feats = NpyScpReader(str(args.gen_feats_scp))
     key = references_key(refs, conf, args)
-    reused = reusable_rows(args.reuse_references, key) if args.reuse_references else {}
+    earlier = reusable_rows(args.reuse_references, key) if args.reuse_references else {}
+    reused = earlier.get("rows", {})
     analyser = Analyser(conf, args.f0min, args.f0max)
     predict_mos = mos_predictor(args.mos)
+    transcribe = transcriber(args.asr) if args.asr else None
+    heard: Dict[str, Dict[str, str]] = {"model": {}}
+    recording_asr = (earlier.get("asr") or {}).get("recording") if reused else None
+    if transcribe is not None and recording_asr is None:
+        recording_asr = {"transcripts": {}, "per_utterance": {}}
+    if transcribe is not None and reused:
+        heard.update({s: earlier["asr"]["transcripts"][s] for s in reused})
     fs, keys = conf["fs"], sorted(refs)
     rows: Dict[str, Dict[str, dict]] = {"model": {}, "floor": {}, "baseline": {}, **reused}
     feature_rows = {"model": [], "baseline": []}
@@ -419,7 +457,14 @@ def main(argv=None) -> None:
             row = score_pair(analyser, ref_trimmed, trim(wav, conf))
             if predict_mos is not None:
                 row["mos"] = predict_mos(wav, fs)
+            if transcribe is not None:
+                heard.setdefault(name, {})[uid] = transcribe(wav, fs)
+                row.update(error_rates(texts[uid], heard[name][uid]))
             rows[name][uid] = row
+        if transcribe is not None and uid not in recording_asr["transcripts"]:
+            recording_asr["transcripts"][uid] = transcribe(ref, fs)
+            recording_asr["per_utterance"][uid] = error_rates(
+                texts[uid], recording_asr["transcripts"][uid])
         if uid in gen_feats:
             ref_speech = speech_frames(analyser.log_mel(ref))
             held = np.tile(ref_speech.mean(0), (len(ref_speech), 1))
@@ -438,6 +483,13 @@ def main(argv=None) -> None:
                               "frame_period_ms": FRAME_PERIOD_MS, "mos": args.mos,
                               "griffin_lim_iters": conf.get("griffin_lim_iters", 8)},
               "summary": summarize(rows, keys), "per_utterance": rows}
+    if transcribe is not None:
+        recording_asr["summary"] = {
+            m: {"mean": statistics.fmean(r[m] for r in recording_asr["per_utterance"].values()),
+                "ci95": t_interval([r[m] for r in recording_asr["per_utterance"].values()])}
+            for m in ("cer", "wer")}
+        result["asr"] = {"asr": args.asr, "text": str(args.text), "transcripts": heard,
+                         "recording": recording_asr}
     if feature_rows["model"]:
         result["feature_mel_db"] = {s: {"mean": statistics.fmean(v), "ci95": t_interval(v)}
                                     for s, v in feature_rows.items()}
@@ -448,6 +500,11 @@ def main(argv=None) -> None:
           f"baseline {mel['baseline']['mean']:.2f}): normalized {mel['normalized']['mean']:.3f}; "
           f"length ratio {result['summary']['length_ratio']['model']['mean']:.3f} over "
           f"{len(keys)} utterances", file=sys.stderr)
+    if "cer" in result["summary"]:
+        cer = result["summary"]["cer"]
+        print(f"ASR character error rate {cer['model']['mean']:.3f} (floor "
+              f"{cer['floor']['mean']:.3f}, baseline {cer['baseline']['mean']:.3f}, recordings "
+              f"{result['asr']['recording']['summary']['cer']['mean']:.3f})", file=sys.stderr)
 
 
 if __name__ == "__main__":

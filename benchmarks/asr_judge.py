@@ -1,0 +1,134 @@
+#!/usr/bin/env python3
+"""The ASR judge of stage 8: what it costs, whether it separates floor from baseline, and
+what it says of the grid's models.
+
+On a recipe prepared by ``training_quality.py`` (the mini corpus, 464 utterances, 40 dev
+and 40 eval), the judge is trained as stage 8 trains it (``local/evaluation/asr_judge.py``,
+``conf/asr_judge.yaml``, data/train only; reused when already trained on that corpus), then
+transcribes the eval recordings, the floor and the no-skill baseline (the wavs stage 8
+wrote) and every grid model's synthesis found under ``<recipe>/exp/<contender>_seed<k>``.
+Error rates are per utterance, normalized as the scorer normalizes; the contenders'
+differences from dense are paired by seed, with 95 % t-intervals over seeds.
+
+Writes ``benchmarks/results/asr_judge.json``.
+"""
+
+import argparse
+import json
+import logging
+import re
+import statistics
+import subprocess
+import sys
+from collections import defaultdict
+from pathlib import Path
+from typing import Dict, List
+
+import soundfile
+
+from bench_common import RESULTS, provenance
+from training_quality import interval
+
+from espnet_sniper.fileio import atomic_write_text
+
+EVALUATION = Path(__file__).resolve().parents[1] / "egs2/ljspeech/sniper_tts1/local/evaluation"
+sys.path[:0] = [str(EVALUATION), str(EVALUATION.parent)]
+from intelligibility import error_rates, transcriber  # noqa: E402
+from kaldi_dir import read_table  # noqa: E402
+
+RUN = re.compile(r"^(?P<contender>.+)_seed(?P<seed>\d+)$")
+
+
+def judge_epochs(train_log: Path) -> List[Dict]:
+    """Per epoch: the judge's validation CER and the epoch's wall time, from ESPnet's log."""
+    epochs = []
+    for line in train_log.read_text().splitlines():
+        found = re.search(r"(\d+)epoch results: .*?time=([^,]*),.*cer_ctc=([0-9.]+)", line)
+        if found:
+            epochs.append({"epoch": int(found[1]), "time": found[2],
+                           "valid_cer": float(found[3])})
+    return epochs
+
+
+def rates(transcribe, texts: Dict[str, str], wav_of) -> Dict[str, Dict[str, float]]:
+    rows = {}
+    for uid in sorted(texts):
+        wav, fs = soundfile.read(str(wav_of(uid)))
+        rows[uid] = error_rates(texts[uid], transcribe(wav, fs))
+    return rows
+
+
+def summary(rows: Dict[str, Dict[str, float]]) -> Dict:
+    return {m: interval([r[m] for r in rows.values()]) for m in ("cer", "wer")}
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--recipe", type=Path,
+                        default=Path("/tmp/espnet_sniper_quality/sniper_tts1"),
+                        help="a recipe prepared by training_quality.py (stages 1-5) whose exp/ "
+                        "holds grid runs")
+    parser.add_argument("--out", type=Path, default=RESULTS / "asr_judge.json")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s: %(message)s")
+    data = args.recipe / "data"
+    if not (data / "train" / "wav.scp").is_file():
+        parser.error(f"--recipe {args.recipe} has no data/train: run training_quality.py first")
+    runs = sorted(d for d in (args.recipe / "exp").iterdir()
+                  if RUN.match(d.name) and (d / "decode_eval" / "wav").is_dir())
+    if not runs:
+        parser.error(f"--recipe {args.recipe}: no exp/<contender>_seed<k> with synthesis")
+
+    done = subprocess.run(
+        [sys.executable, str(EVALUATION / "asr_judge.py"), "--train_dir", "data/train",
+         "--valid_dir", "data/dev", "--config", "conf/asr_judge.yaml", "--cache_dir",
+         "exp/asr_judge"], cwd=args.recipe, capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.exit(f"the judge's training failed:\n{done.stderr[-3000:]}")
+    judge_dir = args.recipe / done.stdout.strip().splitlines()[-1]
+    judge = json.loads((judge_dir / "judge.json").read_text())
+    transcribe = transcriber(f"judge:{judge_dir}")
+    texts = read_table(data / "eval" / "text")
+    recordings = read_table(data / "eval" / "wav.scp")
+    references = runs[0] / "score_references"
+    systems = {"recording": rates(transcribe, texts, lambda u: recordings[u]),
+               "floor": rates(transcribe, texts, lambda u: references / "floor" / f"{u}.wav"),
+               "baseline": rates(transcribe, texts,
+                                 lambda u: references / "baseline" / f"{u}.wav")}
+    logging.info("judge: CER recordings %.3f, floor %.3f, baseline %.3f",
+                 *(statistics.fmean(r["cer"] for r in systems[s].values())
+                   for s in ("recording", "floor", "baseline")))
+    floor = {m: statistics.fmean(r[m] for r in systems["floor"].values()) for m in ("cer", "wer")}
+    base = {m: statistics.fmean(r[m] for r in systems["baseline"].values())
+            for m in ("cer", "wer")}
+    models: Dict[str, Dict[int, Dict]] = defaultdict(dict)
+    for run in runs:
+        found = RUN.match(run.name)
+        rows = rates(transcribe, texts, lambda u: run / "decode_eval" / "wav" / f"{u}.wav")
+        means = {m: statistics.fmean(r[m] for r in rows.values()) for m in ("cer", "wer")}
+        models[found["contender"]][int(found["seed"])] = {
+            **means, "normalized_cer": (means["cer"] - floor["cer"]) / (base["cer"] - floor["cer"])}
+        logging.info("%s: CER %.3f, WER %.3f", run.name, means["cer"], means["wer"])
+    contenders = {}
+    for name, seeds in sorted(models.items()):
+        entry = {m: interval([s[m] for s in seeds.values()]) for m in ("cer", "wer")}
+        dense = models.get("dense", {})
+        paired = sorted(set(seeds) & set(dense))
+        if name != "dense" and len(paired) >= 2:
+            entry["minus_dense"] = {m: interval([seeds[k][m] - dense[k][m] for k in paired])
+                                    for m in ("cer", "wer")}
+        entry["seeds"] = {str(k): v for k, v in sorted(seeds.items())}
+        contenders[name] = entry
+    result = {**provenance("asr_judge"),
+              "setup": {"recipe": str(args.recipe), "eval_utterances": len(texts),
+                        "judge_dir": str(judge_dir.relative_to(args.recipe)),
+                        "normalization": "intelligibility.normalize_text"},
+              "judge": {**judge, "epochs": judge_epochs(judge_dir / "train.log")},
+              "references": {s: summary(r) for s, r in systems.items()},
+              "contenders": contenders}
+    atomic_write_text(args.out, json.dumps(result, indent=1) + "\n")
+    logging.info("wrote %s", args.out)
+
+
+if __name__ == "__main__":
+    main()
