@@ -9,7 +9,9 @@ The repository README's sections lie between ``<!-- results:begin -->`` and
 
 import json
 import math
+import subprocess
 import sys
+from functools import lru_cache
 from pathlib import Path
 
 from espnet_sniper.fileio import atomic_write_text
@@ -21,11 +23,99 @@ MINI_BEGIN, MINI_END = "<!-- mini:begin -->", "<!-- mini:end -->"
 MASKS_BEGIN, MASKS_END = "<!-- masks:begin -->", "<!-- masks:end -->"
 
 
+# The code each benchmark measures (git pathspecs), besides the script itself: a result
+# whose commit does not contain the last change to these paths describes code that no
+# longer ships, and its table says so. The grids' runs are checked one by one (their
+# run_commits) against the code that trains and scores them, not against their script,
+# whose summary is regenerated from the runs.
+_RECIPE = "egs2/ljspeech/sniper_tts1"
+_SCORING = [f"{_RECIPE}/local/evaluation/score.py", f"{_RECIPE}/local/griffin_lim.py"]
+_MODEL_CONFS = ["conf", ":(exclude)conf/asr_judge.yaml"]
+GRIDS = ("masks_early_grid.py", "training_quality.py")
+MEASURES = {
+    "step_overhead.py": ["espnet_sniper", *_MODEL_CONFS],
+    "vits_check.py": ["espnet_sniper"],
+    "scoring_cost.py": ["espnet_sniper", "conf/mini"],
+    "kill_resume.py": ["espnet_sniper", "benchmarks/kill_resume.py"],
+    "masks_report.py": ["espnet_sniper", *_MODEL_CONFS],
+    "masks_early_grid.py": ["espnet_sniper", "conf/mini", "benchmarks/paired_runs.py"],
+    "training_quality.py": ["espnet_sniper", "conf/mini", "benchmarks/paired_runs.py",
+                            *_SCORING],
+    "main_job.py": ["espnet_sniper", "conf/mini", f"{_RECIPE}/run.sh", f"{_RECIPE}/local"],
+    "asr_judge.py": [f"{_RECIPE}/local/evaluation", "conf/asr_judge.yaml"],
+}
+
+
+def _git(*args: str) -> str:
+    done = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True)
+    return done.stdout.strip() if done.returncode == 0 else ""
+
+
+def _pathspecs(script: str) -> list:
+    own = [] if script in GRIDS else [f"benchmarks/{script}"]
+    return [*own, *MEASURES.get(script, [])]
+
+
+@lru_cache(maxsize=None)
+def changes_since(result_commit: str, script: str) -> tuple:
+    """The commits after ``result_commit`` ('+dirty' ignored) that changed what ``script``
+    measures, newest first (none outside a git checkout)."""
+    base = result_commit.split("+")[0]
+    return tuple(_git("log", "--format=%h", f"{base}..HEAD", "--",
+                      *_pathspecs(script)).split())
+
+
+@lru_cache(maxsize=None)
+def contains(commit: str, change: str) -> bool:
+    """Whether the code of ``commit`` ('+dirty' ignored) includes ``change``."""
+    base = commit.split("+")[0]
+    return subprocess.run(["git", "merge-base", "--is-ancestor", change, base], cwd=REPO,
+                          capture_output=True).returncode == 0
+
+
+def reproductions() -> list:
+    ledger = REPO / "benchmarks" / "results" / "reproductions.json"
+    return json.loads(ledger.read_text()) if ledger.is_file() else []
+
+
+def excused(change: str, script: str) -> str:
+    """The reproduction showing ``change`` left ``script``'s numbers as they were: a run
+    measured before it that benchmarks/reproduce_run.py re-ran after it identically."""
+    for r in reproductions():
+        if (r["benchmark"] == script and r["identical"]
+                and not contains(r["original_commit"], change)
+                and contains(r["reproduced_at"], change)):
+            return f"{r['run']} reproduced identically at {r['reproduced_at']}"
+    return ""
+
+
+def stale_note(commits: list, script: str) -> str:
+    """'' when no change since these results touched what ``script`` measures, or each
+    such change is shown harmless by a reproduction; else a sentence saying which results
+    are stale and why."""
+    changes = sorted({c for commit in commits for c in changes_since(commit, script)})
+    evidence = {c: excused(c, script) for c in changes}
+    open_changes = [c for c in changes if not evidence[c]]
+    if not changes:
+        return ""
+    shown = sorted({e for e in evidence.values() if e})
+    if not open_changes:
+        return (f" Later changes to what it measures ({', '.join(changes)}) leave its numbers "
+                f"as they were: {'; '.join(shown)} (`benchmarks/reproduce_run.py`).")
+    old = sorted({c for c in commits if any(not contains(c, x) for x in open_changes)})
+    subject = _git("log", "-1", "--format=%s", open_changes[0])
+    paths = ", ".join(p for p in MEASURES.get(script, []) if not p.startswith(":"))
+    return (f" **Stale**: measured on {', '.join(old)}, before {', '.join(open_changes)} "
+            f"(one of them: \"{subject[:70]}\") changed what it measures ({paths}); rerun "
+            f"`benchmarks/{script}`.")
+
+
 def _where(data: dict, script: str) -> str:
     m = data["machine"]
     return (f"`benchmarks/{script}`, {data['date']}, commit {data['commit']}, {m['device']}, "
             f"{m['cpus']} CPUs, torch {data['versions']['torch']}, "
-            f"espnet {data['versions']['espnet']}")
+            f"espnet {data['versions']['espnet']}"
+            f"{stale_note(data.get('run_commits', [data['commit']]), script)}")
 
 
 def _goal(value: float, limit: float) -> str:

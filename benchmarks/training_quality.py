@@ -150,9 +150,11 @@ def train_and_score(recipe: Path, setup: Dict, contender: str, seed: int) -> Dic
     earlier = sorted((recipe / "exp").glob("*_seed*/results.json"))
     reuse = ["--score_references", str(earlier[0].resolve())] if earlier else []
     logging.info(f"{tag}: training, synthesis and scoring (log: {log_path})")
-    # the mel score of the model whose validation loss is reported: the last epoch's
+    # the mel score of the model whose validation loss is reported: the last epoch's; its
+    # intelligibility is benchmarks/asr_judge.py's (one judge for every run)
     exp = run_stages(recipe, setup, 6, 8, config, tag, log_path, "--mos", "none",
-                     "--inference_model", f"{setup['max_epoch']}epoch.pth", *reuse)
+                     "--asr", "none", "--inference_model", f"{setup['max_epoch']}epoch.pth",
+                     *reuse)
     return collect(exp)
 
 
