@@ -26,7 +26,7 @@ from typing import Dict, List
 
 import soundfile
 
-from bench_common import RESULTS, provenance
+from bench_common import REPO, RESULTS, provenance
 from training_quality import interval
 
 from espnet_sniper.fileio import atomic_write_text
@@ -75,14 +75,14 @@ def main(argv=None) -> None:
     if not (data / "train" / "wav.scp").is_file():
         parser.error(f"--recipe {args.recipe} has no data/train: run training_quality.py first")
     runs = sorted(d for d in (args.recipe / "exp").iterdir()
-                  if RUN.match(d.name) and (d / "decode_eval" / "wav").is_dir())
+                  if RUN.match(d.name) and (d / "results.json").is_file())
     if not runs:
-        parser.error(f"--recipe {args.recipe}: no exp/<contender>_seed<k> with synthesis")
+        parser.error(f"--recipe {args.recipe}: no exp/<contender>_seed<k> scored by stage 8")
 
     done = subprocess.run(
         [sys.executable, str(EVALUATION / "asr_judge.py"), "--train_dir", "data/train",
-         "--valid_dir", "data/dev", "--config", "conf/asr_judge.yaml", "--cache_dir",
-         "exp/asr_judge"], cwd=args.recipe, capture_output=True, text=True)
+         "--valid_dir", "data/dev", "--config", str(REPO / "conf" / "asr_judge.yaml"),
+         "--cache_dir", "exp/asr_judge"], cwd=args.recipe, capture_output=True, text=True)
     if done.returncode != 0:
         sys.exit(f"the judge's training failed:\n{done.stderr[-3000:]}")
     judge_dir = args.recipe / done.stdout.strip().splitlines()[-1]

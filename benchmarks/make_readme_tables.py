@@ -441,6 +441,36 @@ def main_job_table(data: dict) -> list:
     return lines
 
 
+def asr_judge_table(data: dict) -> list:
+    judge, setup = data["judge"], data["setup"]
+    best = min(judge["epochs"], key=lambda e: e["valid_cer"]) if judge["epochs"] else None
+    lines = [
+        f"**Intelligibility: the recipe's ASR judge** ({_where(data, 'asr_judge.py')}): the "
+        f"judge stage 8 trains (`{Path(judge['config']).name}`, ESPnet CTC over characters) on "
+        f"the {judge['train_utterances']} training recordings of the grid's corpus in "
+        f"{judge['train_seconds'] / 60:.1f} minutes"
+        + (f", best epoch {best['epoch']} of {len(judge['epochs'])} (dev CER "
+           f"{best['valid_cer']:.3f})" if best else "")
+        + f"; error rates on the {setup['eval_utterances']} eval utterances (per utterance, "
+        f"averaged; 95 % t-intervals over utterances for the references, over seeds for the "
+        f"grid's models; texts normalized alike, see `local/evaluation/intelligibility.py`). "
+        f"It is useful only if it hears the recordings and the floor and not the no-skill "
+        f"baseline.", "",
+        "| system | CER | WER |", "|---|---:|---:|"]
+    names = {"recording": "recordings", "floor": "floor (recordings through Griffin-Lim)",
+             "baseline": "no-skill baseline"}
+    for name, r in data["references"].items():
+        lines.append(f"| {names.get(name, name)} | {_mean_ci(r['cer'])} | {_mean_ci(r['wer'])} |")
+    for name, r in data["contenders"].items():
+        lines.append(f"| {name} ({r['cer']['n']} seeds, last epoch) | {_mean_ci(r['cer'])} | "
+                     f"{_mean_ci(r['wer'])} |")
+    diffs = [(n, r["minus_dense"]) for n, r in data["contenders"].items() if "minus_dense" in r]
+    if diffs:
+        lines += ["", "Paired by seed, minus dense: " + "; ".join(
+            f"{n} CER {_ci(d['cer'])}, WER {_ci(d['wer'])}" for n, d in diffs) + "."]
+    return lines + [""]
+
+
 MASK_MODELS = {"mini": "mini FastSpeech2", "paper": "paper-size FastSpeech2",
                "jets": "paper-size JETS generator"}
 
@@ -707,6 +737,7 @@ TABLES = {
     "kill_resume.json": kill_resume_table,
     "kill_resume_ddp.json": kill_resume_table,
     "vits_check.json": vits_check_table,
+    "asr_judge.json": asr_judge_table,
 }
 
 

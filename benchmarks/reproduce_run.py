@@ -37,6 +37,7 @@ def numbers(run: Dict, prefix: str = "") -> Dict[str, float]:
     """Every number of a run's result that its code determines (not its timings)."""
     flat: Dict[str, float] = {}
     for key, value in run.items():
+        key = str(key)
         name = f"{prefix}{key}"
         if "seconds" in key or key in ("time", "date"):
             continue
@@ -74,6 +75,7 @@ def main(argv=None) -> None:
     setup = old["setup"]
     recipe = training_quality.prepare(args.work_dir, setup["num_utts"], setup["num_held_out"])
     new = make_again(recipe, setup, old["contender"], old["seed"])
+    atomic_write_text(args.work_dir / f"{args.benchmark}_{args.run}.json", json.dumps(new))
     kept = {k: old[k] for k in new}
     diff = differences(kept, new)
     entry = {"benchmark": args.benchmark, "run": args.run,

@@ -20,7 +20,8 @@ def missing() -> str:
     """Why the browser cannot run here ('' when it can)."""
     for path in (CHROMIUM, CHROMEDRIVER):
         if not shutil.which(path):
-            return f"{path} is missing: tools/setup.sh installs Debian's chromium and chromium-driver"
+            return (f"{path} is missing: tools/setup.sh installs Debian's chromium and "
+                    "chromium-driver")
     try:
         import selenium  # noqa: F401
     except ImportError:

@@ -306,23 +306,40 @@ def test_hub_folder_has_a_model_card_the_hub_reads(recipe_run):
     assert "arXiv 2211.07283" in text
 
 
-def test_hub_folder_loads_as_a_hub_snapshot_in_stock_espnet(recipe_run, tmp_path):
+def test_hub_folder_loads_through_text2speech_from_pretrained_offline(recipe_run):
+    """The loading path the README shows, Text2Speech.from_pretrained("user/name"), with the
+    hub folder laid out as huggingface_hub's cache holds a downloaded repository, and the
+    hub offline (HF_HUB_OFFLINE): stock ESPnet, espnet_sniper made unimportable."""
+    import uuid
+
     work, done = recipe_run
     assert done.returncode == 0
-    snapshot = tmp_path / "snapshot"
-    shutil.copytree(work / "exp" / "e2e" / "hub", snapshot)
-    script = (
-        "import sys; sys.modules['espnet_sniper'] = None\n"
-        "from espnet_model_zoo.downloader import ModelDownloader\n"
-        "from espnet2.bin.tts_inference import Text2Speech\n"
-        f"files = ModelDownloader._unpack_cache_dir_for_huggingfase({str(snapshot)!r})\n"
-        f"tts = Text2Speech(**files, vocoder_config={str(work / 'exp/e2e/griffin_lim.yaml')!r})\n"
-        "wav = tts('A short test.')['wav']\n"
-        "assert wav.numel() > 0 and bool(wav.isfinite().all())\n"
-        "print('synthesized', wav.numel())\n")
-    ran = subprocess.run([str(REPO / ".venv/bin/python"), "-c", script], capture_output=True,
-                         text=True, timeout=300)
-    assert ran.returncode == 0 and "synthesized" in ran.stdout, ran.stderr[-3000:]
+    repo_id = f"sniper-test/e2e-{uuid.uuid4().hex[:8]}"
+    # where ModelDownloader() (no arguments, as from_pretrained makes it) keeps its cache
+    cache = Path(subprocess.run(
+        [str(REPO / ".venv/bin/python"), "-c",
+         "from espnet_model_zoo.downloader import ModelDownloader; "
+         "print(ModelDownloader().cachedir)"],
+        capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1])
+    stored = cache / f"models--{repo_id.replace('/', '--')}"
+    revision = "0" * 40
+    try:
+        shutil.copytree(work / "exp" / "e2e" / "hub", stored / "snapshots" / revision)
+        (stored / "refs").mkdir()
+        (stored / "refs" / "main").write_text(revision)
+        script = (
+            "import sys; sys.modules['espnet_sniper'] = None\n"
+            "from espnet2.bin.tts_inference import Text2Speech\n"
+            f"tts = Text2Speech.from_pretrained({repo_id!r}, vocoder_config="
+            f"{str(work / 'exp/e2e/griffin_lim.yaml')!r})\n"
+            "wav = tts('A short test.')['wav']\n"
+            "assert wav.numel() > 0 and bool(wav.isfinite().all())\n"
+            "print('synthesized', wav.numel())\n")
+        ran = subprocess.run([str(REPO / ".venv/bin/python"), "-c", script], capture_output=True,
+                             text=True, timeout=300, env=dict(os.environ, HF_HUB_OFFLINE="1"))
+        assert ran.returncode == 0 and "synthesized" in ran.stdout, ran.stderr[-3000:]
+    finally:
+        shutil.rmtree(stored, ignore_errors=True)
 
 
 def test_upload_without_token_or_network_fails_clearly_and_touches_nothing(recipe_run, tmp_path):

@@ -126,6 +126,24 @@ def test_pitch_errors_see_a_flat_pitch(scored):
         assert recording == pytest.approx(0.0, abs=1e-9) and baseline > recording
 
 
+@pytest.mark.parametrize("semitones, gross", [(1.0, False), (4.0, True)])
+def test_pitch_errors_measure_a_known_transposition(recordings, semitones, gross):
+    """The recording resynthesized by WORLD with its F0 times 2^(s/12): the F0 RMSE is s
+    semitones in cents, the gross pitch error all (4 semitones: 26 % off) or nothing (1:
+    6 %), and voicing barely moves."""
+    import pyworld
+
+    analyser = score.Analyser(CONF, 80, 400)
+    factor = 2.0 ** (semitones / 12.0)
+    for line in (recordings / "wav.scp").read_text().splitlines()[:2]:
+        ref = score.trim(score.read_wav(line.split()[1], CONF["fs"]), CONF)
+        f0, sp, ap = analyser.world(ref, aperiodicity=True)
+        moved = pyworld.synthesize(f0 * factor, sp, ap, CONF["fs"], score.FRAME_PERIOD_MS)
+        row = score.score_pair(analyser, ref, score.trim(moved, CONF))
+        assert row["f0_rmse_cents"] == pytest.approx(100 * semitones, rel=0.25)
+        assert row["gpe"] > 0.8 if gross else row["gpe"] < 0.2
+        assert row["vde"] < 0.2
+
 def test_stage_8_writes_model_floor_and_baseline_side_by_side(recordings, tmp_path):
     gen = tmp_path / "gen"
     gen.mkdir()

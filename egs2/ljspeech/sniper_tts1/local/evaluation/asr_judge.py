@@ -72,7 +72,8 @@ def run(cmd: List[str], log_file: Path) -> None:
 
 
 def data_args(judge_dir: Path, prefix: str, name: str) -> List[str]:
-    return [f"--{prefix}_data_path_and_name_and_type", f"{judge_dir}/data/{name}/wav.scp,speech,sound",
+    return [f"--{prefix}_data_path_and_name_and_type",
+            f"{judge_dir}/data/{name}/wav.scp,speech,sound",
             f"--{prefix}_data_path_and_name_and_type", f"{judge_dir}/data/{name}/text,text,text"]
 
 

@@ -325,7 +325,8 @@ def results_table(result: dict) -> List[str]:
 def results_markdown(result: dict) -> str:
     lines = [f"# Results: {result['exp']}", "",
              f"Eval set: {result['utterances']} utterances of {result['ref_wav_scp']}, scored on "
-             f"{result['date']} by local/evaluation/score.py. Floor: the recordings' own features through "
+             f"{result['date']} by local/evaluation/score.py. Floor: the recordings' own "
+             "features through "
              "the same vocoder; baseline: their mean spectrum at their mean F0, held for their "
              "length. Normalized: (model - floor) / (baseline - floor), 0 = floor, 1 = no skill. "
              "Means with 95 % intervals (normalized: paired bootstrap over utterances).", "",
