@@ -29,7 +29,8 @@ MASKS_BEGIN, MASKS_END = "<!-- masks:begin -->", "<!-- masks:end -->"
 # run_commits) against the code that trains and scores them, not against their script,
 # whose summary is regenerated from the runs.
 _RECIPE = "egs2/ljspeech/sniper_tts1"
-_SCORING = [f"{_RECIPE}/local/evaluation/score.py", f"{_RECIPE}/local/griffin_lim.py"]
+# the grids' runs go through the recipe: its data, durations, training and scoring
+_RECIPE_CODE = [f"{_RECIPE}/run.sh", f"{_RECIPE}/local"]
 _MODEL_CONFS = ["conf", ":(exclude)conf/asr_judge.yaml"]
 GRIDS = ("masks_early_grid.py", "training_quality.py")
 MEASURES = {
@@ -38,10 +39,11 @@ MEASURES = {
     "scoring_cost.py": ["espnet_sniper", "conf/mini"],
     "kill_resume.py": ["espnet_sniper", "benchmarks/kill_resume.py"],
     "masks_report.py": ["espnet_sniper", *_MODEL_CONFS],
-    "masks_early_grid.py": ["espnet_sniper", "conf/mini", "benchmarks/paired_runs.py"],
+    "masks_early_grid.py": ["espnet_sniper", "conf/mini", "benchmarks/paired_runs.py",
+                            *_RECIPE_CODE],
     "training_quality.py": ["espnet_sniper", "conf/mini", "benchmarks/paired_runs.py",
-                            *_SCORING],
-    "main_job.py": ["espnet_sniper", "conf/mini", f"{_RECIPE}/run.sh", f"{_RECIPE}/local"],
+                            *_RECIPE_CODE],
+    "main_job.py": ["espnet_sniper", "conf/mini", *_RECIPE_CODE],
     "asr_judge.py": [f"{_RECIPE}/local/evaluation", "conf/asr_judge.yaml"],
 }
 
