@@ -118,6 +118,17 @@ def test_stage_outputs(recipe_run):
     assert judge.parent == Path("exp/asr_judge") and (work / judge / "judge.pth").is_file()
     assert json.loads((work / judge / "judge.json").read_text())["train_dir"] == "data/train"
     assert set(results["asr"]["recording"]["transcripts"]) == set(results["per_utterance"]["model"])
+    # the judge, trained with paths relative to the recipe, transcribes from anywhere, alike
+    import sys
+
+    import soundfile
+
+    sys.path.insert(0, str(RECIPE / "local" / "evaluation"))
+    from intelligibility import transcriber
+
+    uid, heard = next(iter(results["asr"]["transcripts"]["model"].items()))
+    wav, fs = soundfile.read(exp / "decode_eval" / "wav" / f"{uid}.wav")
+    assert transcriber(f"judge:{work / judge}")(wav, fs) == heard
     # the samples page: the recording, floor, baseline and the model, per eval utterance
     page = (exp / "samples" / "index.html").read_text()
     assert page.count("<audio") == 4 and "e2e" in page
@@ -172,7 +183,8 @@ def test_fbank_dumps_features_and_trains_synthesizes_and_packs(recipe_run, monke
     assert done.returncode == 0
     fbank = subprocess.run(
         ["./run.sh", "--mini", "true", "--mini_num_utts", "24", "--stage", "5", "--nj", "1",
-         "--mos", "none", "--asr", "none", "--feats_type", "fbank", "--train_config", "student.yaml",
+         "--mos", "none", "--asr", "none", "--feats_type", "fbank",
+         "--train_config", "student.yaml",
          "--train_args", "--max_epoch 2", "--tag", "e2e_fbank"],
         cwd=work, capture_output=True, text=True, timeout=900,
         env=dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO)))

@@ -18,11 +18,13 @@ Transcribers (``transcriber``), all (waveform, rate) -> text:
 """
 
 import sys
+import tempfile
 import unicodedata
 from pathlib import Path
 from typing import Callable, Dict, List, Sequence
 
 import numpy as np
+import yaml
 
 Transcriber = Callable[[np.ndarray, int], str]
 
@@ -74,7 +76,14 @@ def judge_transcriber(judge_dir: Path) -> Transcriber:
         if not path.is_file():
             sys.exit(f"error: the ASR judge {judge_dir} has no {path.name}: train it with "
                      "local/evaluation/asr_judge.py (stage 8 does)")
-    model, train_args = ASRTask.build_model_from_file(config, model_file, "cpu")
+    # ESPnet's config names the normalization statistics relative to the recipe folder it
+    # was trained from; the judge's own copy of them is found from anywhere
+    conf = yaml.safe_load(config.read_text())
+    conf["normalize_conf"]["stats_file"] = str(judge_dir / "stats" / "train" / "feats_stats.npz")
+    with tempfile.TemporaryDirectory() as tmp:
+        located = Path(tmp) / "config.yaml"
+        located.write_text(yaml.safe_dump(conf))
+        model, train_args = ASRTask.build_model_from_file(located, model_file, "cpu")
     model.eval()
     fs = int(train_args.frontend_conf["fs"])
     blank = model.blank_id
