@@ -5,8 +5,13 @@ number, with what was committed.
 A grid's runs take hours; the code they measure keeps changing (refactors, new options).
 When a run measured before a change reproduces identically after it, the change did not
 touch what the grid measures, and ``make_readme_tables.py`` stops calling the grid's
-results stale for it. Training is deterministic here (one thread, seeded initial weights
-and batch order, seeded Griffin-Lim), so "identically" means equal floats, not close ones.
+results stale for it. Training is deterministic on one machine (one thread, seeded initial
+weights and batch order, seeded Griffin-Lim), so "identically" means equal floats, not
+close ones. Across machines it need not be: the same recordings' no-skill baseline, by
+the same code, differs in the 13th digit between two of this project's machines, and
+training amplifies differences of that size; so reproduce runs made on the machine this
+runs on (2026-12-02: dense and SNIP runs of an earlier session's machine did not reproduce
+here, their first-epoch losses off by a tenth or more).
 
 Appends (or replaces) the run's entry in ``benchmarks/results/reproductions.json``.
 """
