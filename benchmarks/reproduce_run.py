@@ -68,12 +68,15 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--benchmark", choices=list(GRIDS), required=True)
     parser.add_argument("--run", required=True, help="e.g. sniper40to0_seed0")
+    parser.add_argument("--original", type=Path, default=None,
+                        help="the run's result to compare with, when not the committed one "
+                        "(e.g. the same run made here at an older commit, from a worktree)")
     parser.add_argument("--work_dir", type=Path,
                         default=Path(tempfile.gettempdir()) / "espnet_sniper_reproduce")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s: %(message)s")
     folder, make_again = GRIDS[args.benchmark]
-    path = folder / f"{args.run}.json"
+    path = args.original or folder / f"{args.run}.json"
     if not path.is_file():
         parser.error(f"--run {args.run}: no {path}")
     old = json.loads(path.read_text())

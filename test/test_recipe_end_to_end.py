@@ -234,6 +234,11 @@ def test_the_recipes_pages_open_in_a_browser(recipe_run, tmp_path):
         assert state["images"] and all(width > 0 for width in state["images"])
         driver.save_screenshot(str(tmp_path / "samples.png"))
         print(f"screenshot: {tmp_path / 'samples.png'}")
+        # the listening kit stage 8 built beside another experiment (the rerun test's)
+        driver.get((work / "exp" / "e2e" / "listening_test" / "index.html").as_uri())
+        assert driver.find_element("id", "start-screen").is_displayed()
+        assert driver.find_element("id", "rater-id").is_enabled()
+        assert driver.find_element("id", "test-id").text.strip()
     finally:
         driver.quit()
 

@@ -1,0 +1,58 @@
+"""The README generator's verdicts: goals met only by the whole spread, and results marked
+stale when the code they measure changed after them (this repository's own history)."""
+
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO
+
+sys.path.insert(0, str(REPO / "benchmarks"))
+import make_readme_tables as tables  # noqa: E402
+
+# 0b9b5ca changed espnet_sniper/masks.py; 26b1fa0 came before it, 2804079 after it
+BEFORE, CHANGE, AFTER = "26b1fa0", "0b9b5ca", "2804079"
+
+
+@pytest.mark.parametrize("value, spread, verdict", [
+    (0.98, (0.95, 0.99), "met"),
+    (0.98, (0.95, 1.04), "median met, spread crosses"),
+    (0.98, (), "met, one measurement"),
+    (1.01, (0.97, 1.03), "missed"),
+])
+def test_a_goal_is_met_only_by_the_whole_spread(value, spread, verdict):
+    assert tables._verdict_on_goal(value, 1.0, spread) == verdict
+
+
+def _head() -> str:
+    return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
+                          text=True, check=True).stdout.strip()
+
+
+def test_a_result_before_a_change_to_its_code_is_stale_and_one_after_it_is_not(monkeypatch):
+    monkeypatch.setattr(tables, "reproductions", lambda: [])
+    assert CHANGE in tables.changes_since(BEFORE, "vits_check.py")
+    assert CHANGE not in tables.changes_since(AFTER, "vits_check.py")
+    note = tables.stale_note([BEFORE], "vits_check.py")
+    assert "**Stale**" in note and BEFORE in note and "benchmarks/vits_check.py" in note
+    assert tables.stale_note([_head()], "vits_check.py") == ""
+    assert tables.stale_note([_head() + "+dirty"], "vits_check.py") == ""
+    # a grid with runs on both sides names only the old ones
+    note = tables.stale_note([BEFORE, _head()], "training_quality.py")
+    assert f"measured on {BEFORE}," in note and _head() not in note.split("before")[0]
+
+
+def test_an_identical_reproduction_after_the_change_clears_it(monkeypatch):
+    head = _head()
+    changes = tables.changes_since(BEFORE, "vits_check.py")
+    ledger = [{"benchmark": "vits_check.py", "run": "x_seed0", "original_commit": BEFORE,
+               "reproduced_at": head, "identical": True}]
+    monkeypatch.setattr(tables, "reproductions", lambda: ledger)
+    note = tables.stale_note([BEFORE], "vits_check.py")
+    assert "**Stale**" not in note and "reproduced identically" in note
+    assert all(c in note for c in changes)
+    # not when it differed, nor when it was made for another benchmark
+    for changed in ({"identical": False}, {"benchmark": "step_overhead.py"}):
+        monkeypatch.setattr(tables, "reproductions", lambda: [{**ledger[0], **changed}])
+        assert "**Stale**" in tables.stale_note([BEFORE], "vits_check.py")
