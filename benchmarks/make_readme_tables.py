@@ -102,8 +102,9 @@ def stale_note(commits: list, script: str) -> str:
         return ""
     shown = sorted({e for e in evidence.values() if e})
     if not open_changes:
-        return (f"; later changes to what it measures ({', '.join(changes)}) leave its "
-                f"numbers as they were: {'; '.join(shown)} (`benchmarks/reproduce_run.py`)")
+        return (f"; the {len(changes)} later commit(s) that changed what it measures leave "
+                f"its numbers as they were: {'; '.join(shown)} "
+                f"(`benchmarks/reproduce_run.py`)")
     old = sorted({c for c in commits if any(not contains(c, x) for x in open_changes)})
     subject = _git("log", "-1", "--format=%s", open_changes[0])
     paths = ", ".join(p for p in MEASURES.get(script, []) if not p.startswith(":"))

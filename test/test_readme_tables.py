@@ -51,7 +51,7 @@ def test_an_identical_reproduction_after_the_change_clears_it(monkeypatch):
     monkeypatch.setattr(tables, "reproductions", lambda: ledger)
     note = tables.stale_note([BEFORE], "vits_check.py")
     assert "**Stale**" not in note and "reproduced identically" in note
-    assert all(c in note for c in changes)
+    assert f"the {len(changes)} later commit(s)" in note
     # not when it differed, nor when it was made for another benchmark
     for changed in ({"identical": False}, {"benchmark": "step_overhead.py"}):
         monkeypatch.setattr(tables, "reproductions", lambda: [{**ledger[0], **changed}])
