@@ -64,6 +64,8 @@ def test_error_rates_count_characters_with_spaces_and_words():
     ("espnet:/no/config.yaml,/no/model.pth", "does not exist"),
     ("sphinx:en", "unknown kind"),
     ("whisper:tiny", "openai-whisper"),
+    # no such model anywhere (and no network here): a message, not a traceback
+    ("zoo:espnet-sniper-tests/no_such_asr_model", "could not load the model-zoo ASR"),
 ])
 def test_an_unusable_asr_is_refused_by_name(spec, message):
     with pytest.raises(SystemExit, match=message):
