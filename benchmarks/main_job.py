@@ -43,7 +43,10 @@ def stage_seconds(log: str, end: float) -> Dict[str, float]:
     starts = [(int(m.group(2)), datetime.fromisoformat(m.group(1)).timestamp())
               for m in map(STAGE_LINE.match, log.splitlines()) if m]
     bounds = [t for _, t in starts[1:]] + [end]
-    return {str(stage): round(b - t, 1) for (stage, t), b in zip(starts, bounds)}
+    seconds: Dict[str, float] = {}
+    for (stage, t), b in zip(starts, bounds):  # a stage may announce several steps
+        seconds[str(stage)] = round(seconds.get(str(stage), 0.0) + b - t, 1)
+    return seconds
 
 
 def run_once(work: Path, seed: int, db_root: Optional[Path]) -> Dict:
