@@ -85,7 +85,7 @@ def summarize(runs: List[Dict]) -> Dict:
            "total_minutes": spread([r["total_seconds"] / 60 for r in runs]),
            "normalized_mel": spread([r["scores"]["mel_db"]["normalized"]["mean"] for r in runs]),
            "length_ratio": spread([r["scores"]["length_ratio"]["model"]["mean"] for r in runs])}
-    for metric in ("mel_db", "mcd_db", "f0_rmse_cents", "vde", "gpe", "mos"):
+    for metric in ("mel_db", "mcd_db", "f0_rmse_cents", "vde", "gpe", "mos", "cer", "wer"):
         if metric in runs[0]["scores"]:
             out[metric] = {s: spread([r["scores"][metric][s]["mean"] for r in runs])
                            for s in ("model", "floor", "baseline")}

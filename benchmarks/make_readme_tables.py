@@ -449,6 +449,10 @@ def main_job_table(data: dict) -> list:
     ]
     if "mos" in data:
         lines.append(f"| DistillMOS | {_three(data['mos'], 2)} |")
+    for metric, label in (("cer", "ASR character error rate (the recipe's judge)"),
+                          ("wer", "ASR word error rate (the recipe's judge)")):
+        if metric in data:
+            lines.append(f"| {label} | {_three(data[metric], 3)} |")
     stages = data["stage_seconds"]
     lines += ["", "| stage | " + " | ".join(stages) + " |",
               "|---|" + "---:|" * len(stages),
