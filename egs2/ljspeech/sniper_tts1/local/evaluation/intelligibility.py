@@ -21,7 +21,7 @@ import sys
 import tempfile
 import unicodedata
 from pathlib import Path
-from typing import Callable, Dict, List, Sequence
+from typing import Callable, Dict, Sequence
 
 import numpy as np
 import yaml
@@ -156,13 +156,3 @@ def transcriber(spec: str) -> Transcriber:
 
         return transcribe
     sys.exit(f"error: ASR {spec!r}: unknown kind {kind!r} (judge, espnet, zoo, whisper)")
-
-
-def score_texts(texts: Dict[str, str], hypotheses: Dict[str, str]) -> Dict[str, Dict[str, float]]:
-    """Per-utterance CER and WER of ``hypotheses`` against the reference ``texts``."""
-    return {uid: error_rates(texts[uid], hyp) for uid, hyp in hypotheses.items()}
-
-
-def mean_rates(rows: Dict[str, Dict[str, float]]) -> Dict[str, float]:
-    keys: List[str] = sorted(rows)
-    return {m: float(np.mean([rows[k][m] for k in keys])) for m in ("cer", "wer")}

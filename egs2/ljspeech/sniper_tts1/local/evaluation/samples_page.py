@@ -41,7 +41,7 @@ import soundfile
 # the recipe's shared helpers live one folder up, in local/; plot_mels and score beside us
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [p for p in (str(HERE), str(HERE.parent)) if p not in sys.path]
-from kaldi_dir import read_table  # noqa: E402
+from kaldi_dir import read_table, write_text  # noqa: E402
 from plot_mels import log_mel_reader, show_mel  # noqa: E402
 from score import LABELS  # noqa: E402
 
@@ -271,12 +271,6 @@ def link_or_copy(src: Path, dst: Path) -> None:
             raise
         shutil.copyfile(src, tmp)
     os.replace(tmp, dst)
-
-
-def write_page(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 class MelPainter:
@@ -546,7 +540,7 @@ def build(out: Path, systems: Sequence[System], sources: Sequence[Source], uids:
     for n, page_uids in enumerate(pages, 1):
         here = top if n == 1 else "<p class=\"note\">The scores are on <a href=\"index.html\">" \
             "page 1</a>.</p>"
-        write_page(out / page_file(n), page_html(title, n, pages, here,
+        write_text(out / page_file(n), page_html(title, n, pages, here,
                                                  (sections[u] for u in page_uids)))
     (out / MARKER).write_text("written by local/evaluation/samples_page.py\n")
     return len(pages)
