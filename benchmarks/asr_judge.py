@@ -35,6 +35,7 @@ EVALUATION = Path(__file__).resolve().parents[1] / "egs2/ljspeech/sniper_tts1/lo
 sys.path[:0] = [str(EVALUATION), str(EVALUATION.parent)]
 from intelligibility import error_rates, transcriber  # noqa: E402
 from kaldi_dir import read_table  # noqa: E402
+from samples_page import references_folder  # noqa: E402
 
 RUN = re.compile(r"^(?P<contender>.+)_seed(?P<seed>\d+)$")
 
@@ -90,24 +91,25 @@ def main(argv=None) -> None:
     transcribe = transcriber(f"judge:{judge_dir}")
     texts = read_table(data / "eval" / "text")
     recordings = read_table(data / "eval" / "wav.scp")
-    references = runs[0] / "score_references"
-    systems = {"recording": rates(transcribe, texts, lambda u: recordings[u]),
-               "floor": rates(transcribe, texts, lambda u: references / "floor" / f"{u}.wav"),
-               "baseline": rates(transcribe, texts,
-                                 lambda u: references / "baseline" / f"{u}.wav")}
+    # the floor and baseline stage 8 wrote, found as the samples page finds them (runs after
+    # the first reuse its references)
+    references = references_folder(runs[0].name, runs[0],
+                                   json.loads((runs[0] / "results.json").read_text()))
+    heard = {"recording": rates(transcribe, texts, lambda u: recordings[u]),
+             "floor": rates(transcribe, texts, lambda u: references / "floor" / f"{u}.wav"),
+             "baseline": rates(transcribe, texts,
+                               lambda u: references / "baseline" / f"{u}.wav")}
+    systems = {s: summary(r) for s, r in heard.items()}
     logging.info("judge: CER recordings %.3f, floor %.3f, baseline %.3f",
-                 *(statistics.fmean(r["cer"] for r in systems[s].values())
-                   for s in ("recording", "floor", "baseline")))
-    floor = {m: statistics.fmean(r[m] for r in systems["floor"].values()) for m in ("cer", "wer")}
-    base = {m: statistics.fmean(r[m] for r in systems["baseline"].values())
-            for m in ("cer", "wer")}
+                 *(systems[s]["cer"]["mean"] for s in ("recording", "floor", "baseline")))
+    floor, base = systems["floor"]["cer"]["mean"], systems["baseline"]["cer"]["mean"]
     models: Dict[str, Dict[int, Dict]] = defaultdict(dict)
     for run in runs:
         found = RUN.match(run.name)
         rows = rates(transcribe, texts, lambda u: run / "decode_eval" / "wav" / f"{u}.wav")
         means = {m: statistics.fmean(r[m] for r in rows.values()) for m in ("cer", "wer")}
         models[found["contender"]][int(found["seed"])] = {
-            **means, "normalized_cer": (means["cer"] - floor["cer"]) / (base["cer"] - floor["cer"])}
+            **means, "normalized_cer": (means["cer"] - floor) / (base - floor)}
         logging.info("%s: CER %.3f, WER %.3f", run.name, means["cer"], means["wer"])
     contenders = {}
     for name, seeds in sorted(models.items()):
@@ -124,7 +126,7 @@ def main(argv=None) -> None:
                         "judge_dir": str(judge_dir.relative_to(args.recipe)),
                         "normalization": "intelligibility.normalize_text"},
               "judge": {**judge, "epochs": judge_epochs(judge_dir / "train.log")},
-              "references": {s: summary(r) for s, r in systems.items()},
+              "references": systems,
               "contenders": contenders}
     atomic_write_text(args.out, json.dumps(result, indent=1) + "\n")
     logging.info("wrote %s", args.out)
