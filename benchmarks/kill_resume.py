@@ -12,13 +12,15 @@ Kill moments, cycled over the trials (the delays are random, seeded):
   scoring          during SNIP scoring, before the SNIPER state exists
   mid_epoch        inside a training epoch
   sparsity_change  right after an epoch whose successor has another sparsity
-  saving_checkpoint  while the trainer has checkpoint.pth open for writing
+  saving_checkpoint  while the trainer replaces checkpoint.pth after epoch 2 or later (so
+                   the resume must take the spare of the epoch before)
   saving_epoch_file  while it has <N>epoch.pth open for writing
   random           anywhere in the reference run's duration
 
     python benchmarks/kill_resume.py --quick     # 6 trials, one of each kind
     python benchmarks/kill_resume.py             # 20 trials
     python benchmarks/kill_resume.py --ranks 2   # under DDP: two gloo ranks on the CPU
+    python benchmarks/kill_resume.py --ranks 2 --model jets --quick   # GAN TTS under DDP
 
 With ``--ranks 2`` the training is ESPnet's DDP over two processes started as an external
 launcher starts them (RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT), with the options the
@@ -27,8 +29,12 @@ run, and a trial SIGKILLs one rank (chosen at random) at the kill moment, then t
 as a cluster stops a job whose task died, and restarts both with ``--resume true``. The
 moments that watch the trainer's open files watch rank 0's (the one that writes).
 
-Writes benchmarks/results/kill_resume.json (``kill_resume_ddp.json`` with --ranks 2):
-every trial (kind, when, what the resume reported, pass or fail and why) and the counts.
+With ``--model jets`` the training is the mini JETS (``conf/mini/train_sniper_jets.yaml``,
+shortened to a few iterations an epoch) through ``espnet_sniper.bin.gan_tts_train``.
+
+Writes benchmarks/results/kill_resume.json (``kill_resume_ddp.json`` with --ranks 2,
+``..._jets`` with --model jets): every trial (kind, when, what the resume reported, pass or
+fail and why) and the counts.
 """
 
 import argparse
@@ -49,16 +55,22 @@ import yaml
 
 from espnet2.train.distributed_utils import free_port
 from bench_common import REPO, RESULTS, copy_recipe, provenance, single_thread_env
+from espnet_sniper.checkpoint_recovery import CHECKPOINT, readable
 from espnet_sniper.fileio import atomic_write_text
 
 KINDS = ["scoring", "mid_epoch", "sparsity_change", "saving_checkpoint",
          "saving_epoch_file", "random"]
 MAX_EPOCH = 4
 SCHEDULE = {0: 40, 1: 20, 2: 10, 3: 0}  # a sparsity change at every epoch boundary
+STUDENTS = {"fastspeech2": "conf/mini/train_sniper.yaml",
+            "jets": "conf/mini/train_sniper_jets.yaml"}
+JETS_ITERS_PER_EPOCH = 3  # a HiFi-GAN step costs ~2 s here
 
 
-def prepare(work: Path, num_utts: int, num_held_out: Optional[int] = None) -> Path:
-    """A copy of the recipe with stages 1-5 done on a small generated corpus."""
+def prepare(work: Path, num_utts: int, num_held_out: Optional[int] = None,
+            model: str = "fastspeech2") -> Path:
+    """A copy of the recipe with stages 1-5 done on a small generated corpus (JETS aligns
+    itself: no teacher)."""
     recipe = work / "sniper_tts1"
     if (recipe / "prepared").exists():
         return recipe
@@ -66,8 +78,10 @@ def prepare(work: Path, num_utts: int, num_held_out: Optional[int] = None) -> Pa
     teacher = yaml.safe_load((REPO / "conf/mini/train_tacotron2_teacher.yaml").read_text())
     teacher.update(max_epoch=1, num_att_plot=0)
     (recipe / "teacher.yaml").write_text(yaml.safe_dump(teacher, sort_keys=False))
-    student = yaml.safe_load((REPO / "conf/mini/train_sniper.yaml").read_text())
+    student = yaml.safe_load((REPO / STUDENTS[model]).read_text())
     student.update(max_epoch=MAX_EPOCH)
+    if model == "jets":
+        student.update(num_iters_per_epoch=JETS_ITERS_PER_EPOCH)
     student["sniper_conf"].update(schedule=SCHEDULE, score_batches=3)
     (recipe / "student.yaml").write_text(yaml.safe_dump(student, sort_keys=False))
     held = ["--num_held_out", str(num_held_out)] if num_held_out else []
@@ -92,7 +106,8 @@ def trainer_pid(tag: str) -> Optional[int]:
             cmd = (proc / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if b"espnet_sniper.bin.tts_train" in cmd and f"exp/{tag}".encode() in cmd:
+        if any(a.startswith(b"espnet_sniper.bin.") for a in cmd) \
+                and f"exp/{tag}".encode() in cmd:
             return int(proc.name)
     return None
 
@@ -114,7 +129,8 @@ class Training:
     """One ``run.sh --stage 6`` in its own process group; with ``ranks`` > 1, that many
     DDP processes of the training command in ``config``, each in its own group."""
 
-    def __init__(self, recipe: Path, tag: str, ranks: int = 1, config: Optional[Path] = None):
+    def __init__(self, recipe: Path, tag: str, ranks: int = 1, config: Optional[Path] = None,
+                 module: str = "espnet_sniper.bin.tts_train"):
         self.recipe, self.tag = recipe, tag
         self.log = recipe / "exp" / tag / "train.log"
         self.offset = self.log.stat().st_size if self.log.exists() else 0
@@ -126,7 +142,7 @@ class Training:
         else:
             self.log.parent.mkdir(parents=True, exist_ok=True)
             port = free_port()
-            cmd = [sys.executable, "-m", "espnet_sniper.bin.tts_train", "--config", str(config),
+            cmd = [sys.executable, "-m", module, "--config", str(config),
                    "--output_dir", f"exp/{tag}", "--ngpu", "0", "--multiprocessing_distributed",
                    "false", "--dist_backend", "gloo", "--resume", "true"]
             self.procs = []
@@ -175,12 +191,14 @@ class Training:
             p.wait()
 
 
-def reloadable(config_yaml: Path) -> Dict:
+def reloadable(config_yaml: Path, model: str) -> Dict:
     """ESPnet's written config without the keys its parser does not take back (those it
     derives, e.g. ``distributed``, and its version)."""
+    from espnet_sniper.tasks.gan_tts import SniperGANTTSTask
     from espnet_sniper.tasks.tts import SniperTTSTask
 
-    dests = {a.dest for a in SniperTTSTask.get_parser()._actions}
+    task = SniperGANTTSTask if model == "jets" else SniperTTSTask
+    dests = {a.dest for a in task.get_parser()._actions}
     return {k: v for k, v in yaml.safe_load(config_yaml.read_text()).items() if k in dests}
 
 
@@ -213,14 +231,25 @@ def kill_plan(kind: str, rng: random.Random, reference_seconds: float):
         return (f"{delay:.2f} s after epoch {epoch} (sparsity {SCHEDULE[epoch - 1]} -> "
                 f"{SCHEDULE[epoch]} next)", lambda t: _after(t, f"{epoch}epoch results", delay))
     if kind in ("saving_checkpoint", "saving_epoch_file"):
-        name = "checkpoint.pth" if kind == "saving_checkpoint" else f"{epoch}epoch.pth"
+        if kind == "saving_checkpoint":
+            # after epoch 1 there is a spare (the checkpoint of the epoch before) to resume from
+            epoch = rng.randint(2, MAX_EPOCH - 1)
+            name = "checkpoint.pth"
+        else:
+            name = f"{epoch}epoch.pth"
 
         def saving(t: Training) -> Callable[[], bool]:
             pid: List[int] = []
+            # ESPnet logs an epoch's results, then saves its checkpoint and epoch file
+            epoch_ended = _after(t, f"{epoch}epoch results", 0.0)
 
             def predicate() -> bool:
+                if not epoch_ended():
+                    return False
                 if not pid:
-                    pid.extend(p for p in [trainer_pid(t.tag)] if p is not None)
+                    # under DDP the ranks are the started processes; rank 0 writes
+                    found = t.procs[0].pid if len(t.procs) > 1 else trainer_pid(t.tag)
+                    pid.extend(p for p in [found] if p is not None)
                 return bool(pid) and writing(pid[0], f"/{name}")
             return predicate
         return f"while {name} of epoch {epoch} is open for writing", saving
@@ -238,13 +267,26 @@ def _after(t: Training, marker: str, delay: float) -> Callable[[], bool]:
     return predicate
 
 
+RESUME_MESSAGES = {
+    "resuming from": "resumed from the spare checkpoint of the epoch before",
+    "starting from epoch 1": "started again from epoch 1",
+    "writing it again": "wrote a damaged epoch file again",
+    "The training was resumed using": "resumed from checkpoint.pth",
+    "SNIP scoring": "scored again",
+    "removing": "removed a temporary file",
+}
+
+
+RESUME_MESSAGES_SPARE = "resuming from"
+
+
 def run_trial(recipe: Path, index: int, kind: str, rng: random.Random,
               reference, reference_seconds: float, ranks: int = 1,
-              config: Optional[Path] = None) -> Dict:
+              config: Optional[Path] = None, module: str = "espnet_sniper.bin.tts_train") -> Dict:
     tag = f"trial{index:02d}_{kind}"
     shutil.rmtree(recipe / "exp" / tag, ignore_errors=True)
     when, make_predicate = kill_plan(kind, rng, reference_seconds)
-    first = Training(recipe, tag, ranks, config)
+    first = Training(recipe, tag, ranks, config, module)
     hit = first.wait_until(make_predicate(first))
     victim = rng.randrange(ranks) if ranks > 1 else 0
     first.kill(victim)
@@ -259,12 +301,11 @@ def run_trial(recipe: Path, index: int, kind: str, rng: random.Random,
     exp = recipe / "exp" / tag
     result["temporary_files_after_kill"] = sorted(str(p.relative_to(exp))
                                                   for p in exp.rglob("*.tmp"))
-    second = Training(recipe, tag, ranks, config)
+    result["checkpoint_readable_after_kill"] = readable(exp / CHECKPOINT)
+    second = Training(recipe, tag, ranks, config, module)
     rc = second.wait()
     text = second.text()
-    result["resume_reported"] = [msg for msg in (
-        "resuming from", "starting from epoch 1", "writing it again",
-        "The training was resumed using", "SNIP scoring", "removing") if msg in text]
+    result["resume_reported"] = [msg for msg in RESUME_MESSAGES if msg in text]
     if rc != 0:
         result.update(passed=False, why=f"the resumed run failed (rc {rc}); see {exp}/train.log")
         return result
@@ -290,22 +331,24 @@ def main() -> None:
                         help="default: <tmp>/espnet_sniper_kill_resume[_ddp]")
     parser.add_argument("--ranks", type=int, default=1,
                         help="DDP processes (gloo, CPU); 1: the recipe's stage 6 as it is")
+    parser.add_argument("--model", choices=sorted(STUDENTS), default="fastspeech2",
+                        help="the mini FastSpeech2 (tts_train) or the mini JETS (gan_tts_train)")
     parser.add_argument("--out", type=Path, default=None,
-                        help="default: benchmarks/results/kill_resume[_ddp].json")
+                        help="default: benchmarks/results/kill_resume[_ddp][_jets].json")
     args = parser.parse_args()
     trials = len(KINDS) if args.quick else args.trials
     if trials < 1:
         parser.error("--trials must be at least 1")
     if args.ranks < 1:
         parser.error("--ranks must be at least 1")
-    args.out = args.out or RESULTS / ("kill_resume.json" if args.ranks == 1
-                                      else "kill_resume_ddp.json")
-
-    args.work_dir = args.work_dir or Path(tempfile.gettempdir()) / (
-        "espnet_sniper_kill_resume" + ("_ddp" if args.ranks > 1 else ""))
+    suffix = ("_ddp" if args.ranks > 1 else "") + ("_jets" if args.model == "jets" else "")
+    args.out = args.out or RESULTS / f"kill_resume{suffix}.json"
+    args.work_dir = args.work_dir or Path(tempfile.gettempdir()) / f"espnet_sniper_kill_resume{suffix}"
+    module = "espnet_sniper.bin." + ("gan_tts_train" if args.model == "jets" else "tts_train")
     # DDP splits every batch over the ranks: a validation set of LJSpeech's share (one
     # utterance of 40) cannot be split
-    recipe = prepare(args.work_dir, args.num_utts, 2 * args.ranks if args.ranks > 1 else None)
+    recipe = prepare(args.work_dir, args.num_utts, 2 * args.ranks if args.ranks > 1 else None,
+                     args.model)
     config = None
     if args.ranks > 1:
         # the options of the recipe's own training, from a one-process run of stage 6
@@ -313,10 +356,11 @@ def main() -> None:
             if Training(recipe, "options").wait() != 0:
                 raise SystemExit("error: the recipe's training failed: see exp/options/train.log")
         config = recipe / "exp" / "options" / "ddp_config.yaml"
-        config.write_text(yaml.safe_dump(reloadable(recipe / "exp" / "options" / "config.yaml")))
+        config.write_text(yaml.safe_dump(reloadable(recipe / "exp" / "options" / "config.yaml",
+                                                    args.model)))
     shutil.rmtree(recipe / "exp" / "reference", ignore_errors=True)
     start = time.time()
-    reference_run = Training(recipe, "reference", args.ranks, config)
+    reference_run = Training(recipe, "reference", args.ranks, config, module)
     if reference_run.wait() != 0:
         raise SystemExit(f"error: the reference run failed: see {reference_run.log}")
     reference_seconds = time.time() - start
@@ -327,7 +371,7 @@ def main() -> None:
     for i in range(trials):
         kind = KINDS[i % len(KINDS)]
         results.append(run_trial(recipe, i, kind, rng, reference, reference_seconds,
-                                 args.ranks, config))
+                                 args.ranks, config, module))
         print(json.dumps(results[-1]), flush=True)
         write(args.out, results, reference_seconds, args)
 
@@ -339,11 +383,13 @@ def write(out: Path, results: List[Dict], reference_seconds: float, args) -> Non
     summary = {
         **provenance("kill_resume"),
         "setup": {"corpus_utterances": args.num_utts, "max_epoch": MAX_EPOCH,
-                  "ranks": args.ranks,
+                  "ranks": args.ranks, "model": args.model,
                   "schedule": SCHEDULE, "reference_run_seconds": round(reference_seconds, 1)},
         "tried": len(results),
         "passed": sum(r["passed"] for r in results),
         "by_kind": by_kind,
+        "resumed_from_spare": sum(RESUME_MESSAGES_SPARE in r.get("resume_reported", [])
+                                  for r in results),
         "failed": [r for r in results if not r["passed"]],
         "trials": results,
     }

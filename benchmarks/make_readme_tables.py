@@ -115,9 +115,9 @@ def stale_note(commits: list, script: str) -> str:
             f"`benchmarks/{script}`")
 
 
-def _where(data: dict, script: str) -> str:
+def _where(data: dict, script: str, options: str = "") -> str:
     m = data["machine"]
-    return (f"`benchmarks/{script}`, {data['date']}, commit {data['commit']}, {m['device']}, "
+    return (f"`benchmarks/{script}{options}`, {data['date']}, commit {data['commit']}, {m['device']}, "
             f"{m['cpus']} CPUs, torch {data['versions']['torch']}, "
             f"espnet {data['versions']['espnet']}"
             f"{stale_note(data.get('run_commits', [data['commit']]), script)}")
@@ -386,19 +386,25 @@ def controls_and_losses(cmp: dict) -> list:
 def kill_resume_table(data: dict) -> list:
     setup = data["setup"]
     ranks = setup.get("ranks", 1)
-    what = ("the recipe's training stage" if ranks == 1 else
-            f"the recipe's training under DDP ({ranks} gloo ranks on the CPU, started as an "
-            f"external launcher starts them)")
+    jets = setup.get("model") == "jets"
+    model = ("the mini JETS (GAN TTS, `gan_tts_train`)" if jets else
+             "the mini FastSpeech2")
+    what = (f"the recipe's training stage of {model}" if ranks == 1 else
+            f"the recipe's training of {model} under DDP ({ranks} gloo ranks on the CPU, "
+            f"started as an external launcher starts them)")
+    options = (f" --ranks {ranks}" if ranks > 1 else "") + (" --model jets" if jets else "")
     killed = ("SIGKILLed, process group and all, then rerun" if ranks == 1 else
               "one rank (at random) SIGKILLed, then the others, as a cluster stops the job; "
               "all restarted with `--resume true`")
     lines = [
-        f"Kill and resume (`benchmarks/kill_resume.py{f' --ranks {ranks}' if ranks > 1 else ''}`, "
-        f"{data['date']}, commit {data['commit']}, {data['machine']['cpus']} CPUs): {what} (SNIPER "
+        f"**Kill and resume** ({_where(data, 'kill_resume.py', options)}): {what} (SNIPER "
         f"{', '.join(f'{v} %' for v in setup['schedule'].values())} over {setup['max_epoch']} "
         f"epochs, {setup['corpus_utterances']}-utterance corpus) {killed}; a trial passes when "
         f"the rerun ends with the uninterrupted run's weights bit for bit and no temporary "
-        f"file is left. **{data['passed']} of {data['tried']} passed.**",
+        f"file is left. **{data['passed']} of {data['tried']} passed.**"
+        + (f" {data['resumed_from_spare']} of them resumed from the spare checkpoint "
+           f"(`checkpoint.prev.pth`): checkpoint.pth was unreadable after the kill."
+           if "resumed_from_spare" in data else ""),
         "",
         "| killed | tried | passed |",
         "|---|---:|---:|",
@@ -757,6 +763,7 @@ TABLES = {
     "training_quality.json": training_quality_table,
     "kill_resume.json": kill_resume_table,
     "kill_resume_ddp.json": kill_resume_table,
+    "kill_resume_ddp_jets.json": kill_resume_table,
     "vits_check.json": vits_check_table,
     "asr_judge.json": asr_judge_table,
 }

@@ -28,6 +28,7 @@ from typing import Dict, List
 
 import torch
 
+from espnet2.train.distributed_utils import get_world_size
 from espnet2.train.gan_trainer import GANTrainer, GANTrainerOptions
 from espnet_sniper.config import SniperConfig, SniperConfigError
 from espnet_sniper.masks import prunable_parameters
@@ -45,6 +46,17 @@ class SniperGANTrainer(SniperTrainerMixin, GANTrainer):
     @classmethod
     def check_args(cls, args: argparse.Namespace) -> None:
         super().check_args(args)
+        # Each turn leaves the other network's parameters without gradients, which DDP
+        # refuses at the second iteration unless it looks for unused parameters
+        distributed = (args.ngpu > 1 and args.multiprocessing_distributed) or \
+            get_world_size(args.dist_world_size, args.dist_launcher) > 1
+        if distributed and not args.unused_parameters:
+            raise SniperConfigError(
+                "unused_parameters: false under DDP: ESPnet's GAN trainer updates the "
+                "generator and the discriminator in turns, and DDP fails on the parameters "
+                "a turn leaves without gradients; set unused_parameters: true (the recipe's "
+                "JETS configs do)"
+            )
         # GANTrainer refuses both only when its first epoch starts, after SNIP scoring
         if requested_sniper_conf(args) is not None:
             if args.accum_grad > 1:

@@ -23,6 +23,7 @@ from conftest import REPO
 from espnet2.train.distributed_utils import free_port
 from espnet_sniper.masks import ScoreRanking
 from espnet_sniper.state import SniperState
+from test_gan_training_cli import run_ranking
 
 SCHEDULE = {0: 50, 1: 25, 2: 0}
 DDP_ARGS = ("--ngpu", "0", "--multiprocessing_distributed", "false", "--dist_backend", "gloo",
@@ -32,12 +33,18 @@ DDP_ARGS = ("--ngpu", "0", "--multiprocessing_distributed", "false", "--dist_bac
 class TwoRanks:
     """Two training processes of one run, or one torchrun starting both."""
 
-    def __init__(self, tiny_data, root: Path, name: str, torchrun: bool = False):
-        config = tiny.write_config(root / f"{name}.yaml",
+    def __init__(self, tiny_data, root: Path, name: str, torchrun: bool = False,
+                 model: str = "fastspeech2"):
+        # as the recipe's JETS configs: DDP must allow the parameters a GAN turn leaves alone
+        gan = {"unused_parameters": True} if model == "jets" else {}
+        config = tiny.write_config(root / f"{name}.yaml", model=model, **gan,
                                    sniper_conf={"schedule": SCHEDULE, "max_param_sparsity": 75})
         self.output_dir = root / name
-        self.cmd = tiny.train_command("espnet_sniper.bin.tts_train", tiny_data, config,
-                                      self.output_dir, *DDP_ARGS)[1:]  # without the python
+        module = "espnet_sniper.bin.gan_tts_train" if model == "jets" else \
+            "espnet_sniper.bin.tts_train"
+        # JETS aligns itself: no durations
+        self.cmd = tiny.train_command(module, tiny_data, config, self.output_dir, *DDP_ARGS,
+                                      durations=model != "jets")[1:]  # without the python
         self.torchrun, self.procs, self.logs = torchrun, [], []
 
     def start(self) -> "TwoRanks":
@@ -147,5 +154,71 @@ def test_killed_rank_and_resume_give_the_uninterrupted_weights(ddp, tiny_data):
     assert "The training was resumed" in run.logs[0].read_text()
     expected = load(reference.output_dir / "3epoch.pth")
     resumed = load(run.output_dir / "3epoch.pth")
+    for k in expected:
+        assert torch.equal(resumed[k], expected[k]), k
+
+
+@pytest.fixture(scope="module")
+def gan_ddp(tiny_data, tmp_path_factory):
+    root = tmp_path_factory.mktemp("gan_ddp")
+    reference = TwoRanks(tiny_data, root, "reference", model="jets").start()
+    assert reference.wait() == [0, 0], reference.text()[-4000:]
+    return root, reference
+
+
+def test_two_rank_jets_prunes_the_generator_alike_and_leaves_the_discriminator(gan_ddp):
+    _, run = gan_ddp
+    text = run.logs[0].read_text()
+    for sparsity in ("50.0", "25.0"):
+        assert f"masks at {sparsity} % agree on all 2 ranks" in text
+    assert "weights after training agree on all 2 ranks" in text
+    state = SniperState.load(run.output_dir / "sniper" / "state.pth")
+    assert state.scores and all(n.startswith("tts.generator.") for n in state.scores)
+    weights = load(run.output_dir / "1epoch.pth")
+    discriminator = [k for k in weights if k.startswith("tts.discriminator.")]
+    assert discriminator
+    # trained densely: no more exact zeros than chance gives a float32 weight
+    zeros = sum(int((weights[k] == 0).sum()) for k in discriminator
+                if weights[k].is_floating_point())
+    assert zeros <= 2, zeros
+    # the ranking the run used: weight-norm slices keep an entry each
+    masks = run_ranking(run.output_dir).masks(50, max_param_sparsity=75)
+    pruned = sum(int((~m).sum()) for m in masks.values())
+    assert pruned > 0
+    assert all(torch.count_nonzero(weights[n][~m]) == 0 for n, m in masks.items())
+
+
+def test_two_rank_jets_without_unused_parameters_is_refused_before_training(tiny_data,
+                                                                           tmp_path):
+    config = tiny.write_config(tmp_path / "jets.yaml", model="jets",
+                               sniper_conf={"schedule": SCHEDULE})
+    cmd = tiny.train_command("espnet_sniper.bin.gan_tts_train", tiny_data, config,
+                             tmp_path / "out", *DDP_ARGS, durations=False)
+    env = dict(os.environ, RANK="0", WORLD_SIZE="2", MASTER_ADDR="127.0.0.1",
+               MASTER_PORT=str(free_port()), PYTHONPATH=str(REPO))
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0
+    assert "unused_parameters: false under DDP" in done.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_killed_two_rank_jets_resumes_to_the_uninterrupted_weights(gan_ddp, tiny_data):
+    root, reference = gan_ddp
+    run = TwoRanks(tiny_data, root, "killed", model="jets").start()
+    deadline = time.time() + 300
+    while not (run.output_dir / "1epoch.pth").exists():
+        assert all(p.poll() is None for p in run.running()), run.text()[-3000:]
+        assert time.time() < deadline, "epoch 1 did not end"
+        time.sleep(0.02)
+    rank0, rank1 = run.running()
+    rank0.send_signal(signal.SIGKILL)  # the writing rank dies in epoch 2 ...
+    rank1.send_signal(signal.SIGKILL)  # ... and the job is stopped
+    assert run.wait() == [-signal.SIGKILL, -signal.SIGKILL]
+    run.start()
+    assert run.wait() == [0, 0], run.text()[-4000:]
+    assert "The training was resumed" in run.logs[0].read_text()
+    expected = load(reference.output_dir / "3epoch.pth")
+    resumed = load(run.output_dir / "3epoch.pth")
+    assert expected.keys() == resumed.keys()
     for k in expected:
         assert torch.equal(resumed[k], expected[k]), k
