@@ -203,8 +203,11 @@ def reloadable(config_yaml: Path, model: str) -> Dict:
 
 
 def final_weights(exp: Path) -> Dict[str, Dict[str, torch.Tensor]]:
+    """The last epoch's model and the average ESPnet made by the first best-model criterion
+    (valid.loss for FastSpeech2, valid.generator_g_mel_loss for JETS)."""
+    phase, metric, _ = yaml.safe_load((exp / "config.yaml").read_text())["best_model_criterion"][0]
     return {name: torch.load(exp / name, map_location="cpu", weights_only=True)
-            for name in (f"{MAX_EPOCH}epoch.pth", "valid.loss.ave.pth")}
+            for name in (f"{MAX_EPOCH}epoch.pth", f"{phase}.{metric}.ave.pth")}
 
 
 def differences(a, b) -> List[str]:
