@@ -115,3 +115,86 @@ def test_a_fork_layout_config_parses_and_use_sniper_false_trains_dense(tmp_path,
     assert "sniper_dir (sniper/fastspeech2) is ignored" in caplog.text
     args = SniperTTSTask.get_parser().parse_args(["--config", str(path), "--use_sniper", "true"])
     assert SniperTTSTask.trainer.build_options(args).sniper_config.schedule.points[0] == 60
+
+
+def test_keys_left_out_take_the_reference_defaults():
+    c = parse_sniper_conf({"schedule": {0: 40}})
+    assert c.exclude_params == ("norm", "embed") and c.restore_init_values
+    assert c.scale_lr_by_param and not c.scale_lr and not c.prune_discriminator
+    assert (c.max_param_sparsity, c.max_lr_scaling, c.tie_break_seed, c.score_batches) == (
+        100.0, 100.0, 0, None)
+
+
+def test_every_given_key_reaches_the_config():
+    c = parse_sniper_conf({"schedule": {0: 40}, "exclude_params": ["batch_norm"],
+                           "max_lr_scaling": 3, "tie_break_seed": 5, "score_batches": 1,
+                           "scale_lr": True, "prune_discriminator": True})
+    assert c.exclude_params == ("batch_norm",) and c.max_lr_scaling == 3.0
+    assert c.tie_break_seed == 5 and c.score_batches == 1
+    assert c.scale_lr and c.prune_discriminator
+
+
+@pytest.mark.parametrize("conf", [
+    {"schedule": {0: 40}, "max_param_sparsity": 40},  # the cap may equal the schedule's top
+    {"schedule": {0: 0.5}, "max_param_sparsity": 0.5},
+    {"schedule": {0: 40}, "max_param_sparsity": 100},
+    {"schedule": {0: 40}, "max_lr_scaling": 1},
+])
+def test_boundary_values_are_accepted(conf):
+    assert parse_sniper_conf(conf) is not None
+
+
+def test_ignored_reference_keys_are_named_in_the_warning(caplog):
+    import logging
+
+    with caplog.at_level(logging.WARNING):
+        parse_sniper_conf(PAPER_40TO0)
+    assert "sniper_conf.sniper_dir is ignored: the SNIPER state lives in" in caplog.text
+
+
+@pytest.mark.parametrize("conf, message", [
+    ({"schedule": {0: 40}, "score_batches": 1.5}, "score_batches: must be an integer >= 1"),
+    ({"schedule": {0: 40}, "score_batches": "ten"}, "score_batches: must be an integer >= 1"),
+    ({"schedule": {0: 40}, "score_batches": True}, "score_batches: must be an integer >= 1"),
+    ({"schedule": {0: 40}, "tie_break_seed": 1.5}, "tie_break_seed: must be a non-negative"),
+    ({"schedule": {0: 40}, "tie_break_seed": "3"}, "tie_break_seed: must be a non-negative"),
+    ({"schedule": {0: 40}, "max_lr_scaling": float("nan")}, "max_lr_scaling: must be a number"),
+    ({"schedule": {0: 40}, "max_lr_scaling": "3x"}, "max_lr_scaling: must be a number"),
+    ({"schedule": {0: 40}, "max_lr_scaling": True}, "max_lr_scaling: must be a number"),
+    ({"schedule": {0: 40}, "max_lr_scaling": 0.5}, "max_lr_scaling: must be >= 1"),
+    ({"schedule": {0: 40}, "max_param_sparsity": "75"}, "max_param_sparsity: must be a number"),
+    ({"schedule": {0: 0}, "max_param_sparsity": 0}, "max_param_sparsity: must be in (0, 100]"),
+    ({"schedule": {0: 40}, "max_param_sparsity": 100.5}, "max_param_sparsity: must be in"),
+    ({"schedule": {0: 40}, "max_param_sparsity": 30},
+     "max_param_sparsity: 30.0 % per tensor makes the scheduled sparsity 40.0 % unreachable"),
+    ({"schedule": {0: 40}, "exclude_params": ["norm", ""]}, "exclude_params: must be a list"),
+    ({"schedule": {0: 40}, "exclude_params": ["norm", 3]}, "exclude_params: must be a list"),
+    ({"schedule": {0: 40}, "exclude_params": 5}, "exclude_params: must be a list"),
+    ({"schedule": {0: 40}, "restore_init_values": "yes"},
+     "restore_init_values: must be true or false, got 'yes'"),
+    ({"schedule": {0: 40}, "learning_rate": 3}, "learning_rate: unknown key; known keys are"),
+    ({"schedule": {0: 40}, "scoring": "gradient"},
+     "scoring: must be one of ['snip', 'magnitude', 'random'], got 'gradient'"),
+    ({"schedule": {0: 40}, "allocation": "layerwise"},
+     "allocation: must be one of ['global', 'uniform', 'erk'], got 'layerwise'"),
+    ({"schedule": {0: 40}, "scoring": "random", "shuffle_within_tensor": True},
+     "shuffle_within_tensor: shuffles scored positions; with scoring: random they are random "
+     "already. Remove one of the two keys."),
+    ({"max_param_sparsity": 75}, "schedule: is required, e.g. {0: 40"),
+    ({"schedule": {0: 140}}, "schedule: epoch 0: sparsity must be in [0, 100)"),
+    ({"schedule": {0: 40}, "decay": {"kind": "linear", "initial": 4, "epochs": 2}},
+     "decay: give either 'schedule' or 'decay', not both"),
+    ({"decay": {"kind": "linear", "initial": 40}}, "decay: must be {kind: linear|cosine"),
+    ({"decay": {"kind": "exponential", "initial": 40, "epochs": 2}},
+     "decay: decay kind 'exponential' is not one of"),
+])
+def test_invalid_conf_says_what_is_wrong(conf, message):
+    with pytest.raises(SniperConfigError) as e:
+        parse_sniper_conf(conf)
+    # sniper_conf.<key>: what is wrong
+    assert str(e.value).startswith("sniper_conf." + message)
+
+
+def test_a_conf_that_is_not_a_mapping():
+    with pytest.raises(SniperConfigError, match=r"^sniper_conf must be a mapping, got \[40\]"):
+        parse_sniper_conf([40])

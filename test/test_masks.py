@@ -5,7 +5,17 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from espnet_sniper.masks import ScheduleMasks, ScoreRanking, prunable_parameters, real_sparsity
+from espnet_sniper.allocation import erk_pruned, uniform_pruned
+from espnet_sniper.config import parse_sniper_conf
+from espnet_sniper.masks import (
+    ScheduleMasks,
+    ScoreRanking,
+    count_kept,
+    prunable_parameters,
+    ranking_for,
+    real_sparsity,
+    tensor_density,
+)
 
 shapes = st.lists(
     st.tuples(st.integers(1, 6), st.integers(1, 7)), min_size=1, max_size=5
@@ -125,3 +135,84 @@ def test_kept_slices_keep_their_best_entry_and_stay_nested(shape_list, seed, tie
             if previous is not None:
                 assert bool((previous[name] & ~m).sum() == 0)
         previous = masks
+
+
+def test_real_sparsity_is_the_pruned_share_of_all_masked_entries_in_percent():
+    masks = {"a": torch.tensor([True, True, True, False]),
+             "b": torch.tensor([[True, False], [False, False]])}
+    assert count_kept(masks) == 4
+    assert real_sparsity(masks) == 50.0
+    assert real_sparsity({"a": torch.tensor([True, False, True, True])}) == 25.0
+    assert real_sparsity({}) == 0.0
+    assert tensor_density(masks["b"]) == 0.25
+
+
+def test_what_cannot_be_ranked_is_refused_with_the_reason():
+    with pytest.raises(ValueError, match="^no prunable parameters to rank$"):
+        ScoreRanking({})
+    for bad in (math.nan, math.inf):
+        with pytest.raises(ValueError, match="^scores contain NaN or infinity; the loss at init"):
+            ScoreRanking({"a": torch.tensor([1.0, bad])})
+    with pytest.raises(ValueError, match=r"^allocation must be one of \['global', 'uniform', "
+                                         r"'erk'\], got 'layerwise'$"):
+        ScoreRanking({"a": torch.ones(3)}, allocation="layerwise")
+    ranking = ScoreRanking({"a": torch.rand(10)})
+    for sparsity in (100, 100.5, -1):
+        with pytest.raises(ValueError, match=r"^sparsity must be in \[0, 100\), got "):
+            ranking.masks(sparsity)
+
+
+def test_ties_are_broken_by_the_seeded_permutation_and_the_seed_defaults_to_0():
+    # all scores equal: the pruned entries are the first of randperm(N) under the seed
+    scores = {"a": torch.zeros(7, 5), "b": torch.zeros(13)}
+    for seed in (0, 3):
+        perm = torch.randperm(48, generator=torch.Generator().manual_seed(seed))
+        expected = torch.ones(48, dtype=torch.bool)
+        expected[perm[:19]] = False  # floor(40 % of 48)
+        masks = ScoreRanking(scores, tie_break_seed=seed).masks(40)
+        assert torch.equal(torch.cat([masks["a"].reshape(-1), masks["b"]]), expected)
+    default, zero = ScoreRanking(scores).masks(40), ScoreRanking(scores, 0).masks(40)
+    assert all(torch.equal(default[n], zero[n]) for n in scores)
+
+
+@pytest.mark.parametrize("allocation, counts", [
+    ("uniform", lambda shapes, p, cap: uniform_pruned(shapes, p)),
+    ("erk", erk_pruned),
+])
+def test_per_tensor_allocations_prune_the_allocations_counts(allocation, counts):
+    shapes = {"w": (64, 48), "v": (48, 6), "b": (48,)}
+    scores = make_scores(list(shapes.values()), 5, ties=False)
+    scores = {name: scores[f"layer{i}.weight"] for i, name in enumerate(shapes)}
+    ranking = ScoreRanking(scores, allocation=allocation)
+    for p, cap in ((40, 100.0), (70, 75.0)):
+        expected = counts(shapes, p, cap)
+        assert ranking.pruned_counts(p, cap) == expected
+        assert {n: int((~m).sum()) for n, m in ranking.masks(p, cap).items()} == expected
+
+
+def test_ranking_for_builds_the_configs_ranking():
+    scores = make_scores([(6, 7), (5,), (4, 4)], 9, ties=True)
+    kept = {"layer0.weight": 0}
+    config = parse_sniper_conf({"schedule": {0: 95}, "tie_break_seed": 4,
+                                "allocation": "uniform", "shuffle_within_tensor": True})
+    ranking = ranking_for(scores, config, kept)
+    same = ScoreRanking(scores, 4, kept_slices=kept, allocation="uniform",
+                        shuffle_within_tensor=True)
+    assert ranking.allocation == "uniform"
+    got, want = ranking.masks(95), same.masks(95)
+    assert all(torch.equal(got[n], want[n]) for n in scores)
+    # the kept slices: every row keeps one, where 95 % alone leaves 3 of 42 entries
+    assert got["layer0.weight"].any(dim=1).all() and int(got["layer0.weight"].sum()) > 3
+
+
+def test_schedule_masks_count_past_255_sparsities_and_keep_one_byte_an_entry_below():
+    scores = {"a": torch.rand(30, 40, generator=torch.Generator().manual_seed(0))}
+    ranking = ScoreRanking(scores)
+    many = [0.3 * k for k in range(1, 257)]  # 256 sparsities: the lowest prunes 3 entries
+    compact = ScheduleMasks(ranking, many)
+    for s in (many[0], many[1], many[-1]):
+        assert torch.equal(compact.masks(s)["a"], ranking.masks(s)["a"])
+    assert torch.equal(compact.ever_pruned()["a"], ~ranking.masks(many[-1])["a"])
+    # the documented memory: ranks in 4 bytes an entry, schedule masks in 1
+    assert ranking._ranks["a"].element_size() == 4
+    assert ScheduleMasks(ranking, [40, 20, 0])._pruned_count["a"].element_size() == 1

@@ -6,10 +6,12 @@ scaler) is ESPnet's real code.
 """
 
 import dataclasses
+import logging
 import math
 
 import pytest
 import torch
+import torch.distributed as dist
 
 from espnet2.train.abs_espnet_model import AbsESPnetModel
 from espnet2.train.distributed_utils import DistributedOption
@@ -176,10 +178,16 @@ def test_gradient_noise_reaches_only_kept_entries_and_the_clip_norm():
         assert torch.count_nonzero(seen[p][where]) == 0
     norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in seen.values()]))
     assert sub.stats["grad_norm"][0].value == pytest.approx(float(norm), rel=1e-6)
-    # and there was noise: the gradient differs from a noise-free one
-    clean_model, _, _ = setup()
+    # and there was noise: the gradient differs from a noise-free one of the same masked
+    # weights, on the kept entries and on the tensors that are never pruned (ESPnet's own
+    # noise is off for all of them)
+    clean_model, _, clean = setup()
+    clean.set_sparsity(50, weights_conform_to=None)
     clean_model(**data[0][1])[0].backward()
-    assert not torch.allclose(seen[model.lin2.bias], clean_model.lin2.bias.grad)
+    assert controller.noise_enabled and not clean.noise_enabled
+    for name in ("lin2.bias", "lin1.weight", "norm.weight", "norm.bias"):
+        p, q = dict(model.named_parameters())[name], dict(clean_model.named_parameters())[name]
+        assert not torch.allclose(seen[p], q.grad), name
     assert_pruned_are_zero(controller, opt)
 
 
@@ -259,7 +267,7 @@ def test_gradients_left_by_an_unfinished_window_are_masked_at_the_epoch_end():
 
 
 @pytest.mark.parametrize("restore", [True, False])
-def test_regrowth_restarts_from_initial_values_or_zero_with_fresh_state(restore):
+def test_regrowth_restarts_from_initial_values_or_zero_with_fresh_state(restore, caplog):
     conf = {"schedule": {0: 50, 1: 20}, "max_param_sparsity": 90,
             "restore_init_values": restore}
     model, opt, controller = setup(conf)
@@ -268,7 +276,11 @@ def test_regrowth_restarts_from_initial_values_or_zero_with_fresh_state(restore)
     train_epoch(model, opt, opts, batches(3), epoch=1)
     masks50 = {n: m.clone() for n, m in controller.masks.items()}
     kept_before = {n: p.detach()[masks50[n]].clone() for n, p in controller.params.items()}
-    controller.set_sparsity(20, weights_conform_to=50)  # what epoch 2 begins with
+    with caplog.at_level(logging.INFO):
+        controller.set_sparsity(20, weights_conform_to=50)  # what epoch 2 begins with
+    assert (f"SNIPER: sparsity 20 % (real {controller.real_sparsity():.3f} % of the prunable "
+            f"entries), regrown weights from {'their initial values' if restore else 'zero'}"
+            ) in caplog.text
     n_regrown = 0
     for n, p in controller.params.items():
         regrown = controller.masks[n] & ~masks50[n]
@@ -299,3 +311,125 @@ def test_dense_epochs_run_without_hooks():
     train_epoch(model, opt, opts, batches(1), epoch=2)
     assert controller.sparsity == 0 and controller.masks is None
     assert controller._handles == [] and controller.lr_factors == {}
+
+
+def test_stats_report_the_sparsity_and_the_mean_learning_rate_factor():
+    model, opt, controller = setup({"schedule": {0: 50, 1: 0}, "max_param_sparsity": 90,
+                                    "max_lr_scaling": 3.0})
+    dense = {"sniper_sparsity": 0.0, "sniper_sparsity_real": 0.0, "sniper_lr_factor": 1.0}
+    assert controller.stats() == dense and not controller.noise_enabled
+    controller.set_sparsity(50, weights_conform_to=None)
+    masks = controller.masks
+    kept = sum(int(m.sum()) for m in masks.values())
+    entries = sum(m.numel() for m in masks.values())
+    # each pruned tensor's factor is min(3, 1 / density); the norm's is 1
+    factors = {controller.params[n]: min(3.0, m.numel() / int(m.sum())) for n, m in masks.items()}
+    numel = sum(p.numel() for p in model.parameters())
+    mean = sum(p.numel() * factors.get(p, 1.0) for p in model.parameters()) / numel
+    assert controller.stats() == pytest.approx({"sniper_sparsity": 50.0,
+                                                "sniper_sparsity_real": 100 * (1 - kept / entries),
+                                                "sniper_lr_factor": mean}, rel=1e-12)
+    assert controller.stats()["sniper_lr_factor"] > 1.5
+    controller.set_sparsity(0, weights_conform_to=50)
+    assert controller.stats() == dense
+
+
+def test_the_per_tensor_cap_reaches_the_masks():
+    torch.manual_seed(0)
+    model = ToyModel()
+    opt = torch.optim.Adam(model.parameters(), lr=0.01)
+    config = parse_sniper_conf({"schedule": {0: 50}, "max_param_sparsity": 60})
+    params = prunable_parameters(model, config.exclude_params)
+    g = torch.Generator().manual_seed(1)
+    # lin1.weight scores lowest: uncapped, it would lose 81 of its 96 entries
+    scores = {n: torch.rand(p.shape, generator=g) + (0 if n == "lin1.weight" else 1)
+              for n, p in params.items()}
+    init = {n: p.detach().clone() for n, p in params.items()}
+    controller = SniperController(config, params, ScoreRanking(scores), init, [opt])
+    controller.set_sparsity(50, weights_conform_to=None)
+    assert int((~controller.masks["lin1.weight"]).sum()) == math.floor(0.6 * 96)
+    expected = ScoreRanking(scores).masks(50, max_param_sparsity=60)
+    assert all(torch.equal(controller.masks[n], expected[n]) for n in expected)
+
+
+def test_the_hooks_alone_mask_gradients_and_weights_until_detached():
+    # no trainer: every backward ends a window; no learning-rate factor, so the step hooks
+    # are there for the masks alone
+    model, opt, controller = setup({"schedule": {0: 50}, "max_param_sparsity": 90,
+                                    "scale_lr_by_param": False})
+    controller.set_sparsity(50, weights_conform_to=None)
+    assert controller.lr_factors == {}
+    (_, b), = batches(1)
+    model(**b)[0].backward()
+    for p, where in pruned(controller).items():
+        assert torch.count_nonzero(p.grad[where]) == 0
+    for p in model.parameters():  # a gradient written after the hooks (as DDP's bucket is)
+        p.grad.fill_(1.0)
+    opt.step()
+    for p, where in pruned(controller).items():
+        assert torch.count_nonzero(p.detach()[where]) == 0  # masked after the step
+    controller.detach()
+    controller.detach()  # a second time is harmless
+    opt.step()
+    moved = [torch.count_nonzero(p.detach()[where]) > 0 for p, where in pruned(controller).items()]
+    assert all(moved)  # no hooks: the pruned entries took the step
+
+
+def test_pruning_zeroes_the_optimizer_state_built_while_denser():
+    model, opt, controller = setup({"schedule": {0: 20, 1: 50}, "max_param_sparsity": 90})
+    for _, b in batches(2):  # dense steps: every entry gets Adam state
+        model(**b)[0].backward()
+        opt.step()
+        opt.zero_grad()
+    controller.set_sparsity(20, weights_conform_to=None)
+    assert_pruned_are_zero(controller, opt)
+    for _, b in batches(2, seed=1):
+        model(**b)[0].backward()
+        opt.step()
+        opt.zero_grad()
+    controller.set_sparsity(50, weights_conform_to=20)  # prunes entries trained at 20 %
+    assert_pruned_are_zero(controller, opt)
+
+
+@pytest.fixture
+def one_rank_group(tmp_path):
+    """A real (gloo) process group of one rank, in this process."""
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'rendezvous'}", rank=0,
+                            world_size=1)
+    yield
+    dist.destroy_process_group()
+
+
+def test_under_ddp_masks_are_compared_and_unmasked_gradients_are_counted(one_rank_group,
+                                                                       caplog):
+    torch.manual_seed(0)
+    model = ToyModel()
+    opt = torch.optim.Adam(model.parameters(), lr=0.01)
+    config = parse_sniper_conf({"schedule": {0: 50}, "max_param_sparsity": 90})
+    params = prunable_parameters(model, config.exclude_params)
+    g = torch.Generator().manual_seed(1)
+    scores = {n: torch.rand(p.shape, generator=g) for n, p in params.items()}
+    init = {n: p.detach().clone() for n, p in params.items()}
+    controller = SniperController(config, params, ScoreRanking(scores), init, [opt],
+                                  distributed=True)
+    with caplog.at_level(logging.INFO):
+        controller.set_sparsity(50, weights_conform_to=None)
+    assert "SNIPER: masks at 50 % agree on all 1 ranks (sha256 " in caplog.text
+    n_pruned = sum(int((~m).sum()) for m in controller.masks.values())
+    (_, b), = batches(1)
+    for audit, unmasked in ((True, 0), (True, n_pruned), (False, None)):
+        caplog.clear()
+        controller.audit_next_step = audit
+        model(**b)[0].backward()
+        if unmasked:  # DDP wrote its averaged, unmasked bucket into .grad
+            for p in model.parameters():
+                p.grad.fill_(1.0)
+        with caplog.at_level(logging.INFO):
+            opt.step()
+        opt.zero_grad()
+        message = ("SNIPER: pruned entries carrying a gradient into the first step of this "
+                   f"epoch, per rank: [{unmasked}]")
+        assert (message in caplog.text) == audit
+        assert ("masked now, but ESPnet's clipping norm saw them" in caplog.text) == bool(unmasked)
+        assert not controller.audit_next_step
+        assert_pruned_are_zero(controller, opt)  # masked again before the step: no state

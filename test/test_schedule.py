@@ -59,3 +59,40 @@ def test_cosine_decay_is_monotone_and_symmetric():
 def test_unknown_decay_kind():
     with pytest.raises(ScheduleError, match="exponential"):
         SparsitySchedule.decay("exponential", 40, 10)
+
+
+def test_messages_name_the_offending_entry():
+    with pytest.raises(ScheduleError, match=r"^epoch 5: sparsity must be in \[0, 100\)"):
+        SparsitySchedule({0: 40, 5: 120})
+    with pytest.raises(ScheduleError, match=r"^epoch '3': sparsity must be a number"):
+        SparsitySchedule({0: 40, "3": "ten"})
+    with pytest.raises(ScheduleError, match=r"^initial: sparsity must be in \[0, 100\)"):
+        SparsitySchedule.decay("linear", 120, 4)
+
+
+@pytest.mark.parametrize("epochs", [0, -3, True, 2.0])
+def test_decay_epochs_must_be_a_positive_integer(epochs):
+    with pytest.raises(ScheduleError, match="decay epochs must be a positive integer"):
+        SparsitySchedule.decay("linear", 40, epochs)
+
+
+def test_a_one_epoch_decay_is_sparse_then_dense():
+    s = SparsitySchedule.decay("cosine", 40, 1)
+    assert s.points == {0: 40.0, 1: 0.0}
+
+
+def test_decay_values_are_rounded_to_1e_6():
+    # 40 * (1 + cos(pi / 10)) / 2 = 39.0211303...; 40 * 2/3 = 26.6666666...
+    assert SparsitySchedule.decay("cosine", 40, 10).points[1] == 39.02113
+    assert SparsitySchedule.decay("linear", 40, 3).points[1] == 26.666667
+
+
+def test_epochs_count_from_one():
+    with pytest.raises(ValueError, match="ESPnet epochs count from 1, got 0"):
+        SparsitySchedule({0: 40}).sparsity_for_epoch(0)
+
+
+def test_equality_is_by_points():
+    assert SparsitySchedule({0: 40, 5: 0}) == SparsitySchedule({"0": 40.0, "5": 0})
+    assert SparsitySchedule({0: 40, 5: 0}) != SparsitySchedule({0: 40, 6: 0})
+    assert SparsitySchedule({0: 40}) != {0: 40.0}

@@ -107,3 +107,25 @@ def test_a_state_from_before_the_mask_choice_keys_resumes_with_their_defaults(sa
     with pytest.raises(SniperStateError, match="sniper_config.allocation"):
         state.check_matches(path, {**now, "sniper_config": {**now["sniper_config"],
                                                             "allocation": "erk"}})
+
+
+def test_a_missing_section_or_mixed_key_types_are_named_not_a_crash(saved):
+    state, path = saved
+    with pytest.raises(SniperStateError, match="made with sniper_config = "):
+        state.check_matches(path, {"params": META["params"]})
+    # keys that only a string form orders (an epoch read as 5 or as "5") still compare
+    now = {**META, "sniper_config": {**META["sniper_config"],
+                                     "schedule": {0: 40, "5": 20, 10: 0}}}
+    with pytest.raises(SniperStateError, match="made with sniper_config.schedule.5 = "):
+        state.check_matches(path, now)
+
+
+def test_the_read_error_is_named(saved, tmp_path):
+    _, path = saved
+
+    class Exploit:
+        def __reduce__(self):
+            return (print, ("never",))
+
+    torch.save({"x": Exploit()}, path, pickle_module=pickle)
+    _expect_refusal(path, "cannot be read (UnpicklingError: ")
