@@ -9,6 +9,7 @@ The repository README's sections lie between ``<!-- results:begin -->`` and
 
 import json
 import math
+import re
 import subprocess
 import sys
 from functools import lru_cache
@@ -32,19 +33,32 @@ _RECIPE = "egs2/ljspeech/sniper_tts1"
 # the grids' runs go through the recipe: its data, durations, training and scoring
 _RECIPE_CODE = [f"{_RECIPE}/run.sh", f"{_RECIPE}/local"]
 _MODEL_CONFS = ["conf", ":(exclude)conf/asr_judge.yaml"]
+# what only GAN TTS imports: the FastSpeech2-only benchmarks never run it
+_FASTSPEECH2_CODE = ["espnet_sniper", ":(exclude)espnet_sniper/gan_trainer.py",
+                     ":(exclude)espnet_sniper/tasks/gan_tts.py",
+                     ":(exclude)espnet_sniper/bin/gan_tts_train.py"]
 GRIDS = ("masks_early_grid.py", "training_quality.py")
 MEASURES = {
     "step_overhead.py": ["espnet_sniper", *_MODEL_CONFS],
     "vits_check.py": ["espnet_sniper"],
-    "scoring_cost.py": ["espnet_sniper", "conf/mini"],
+    "scoring_cost.py": [*_FASTSPEECH2_CODE, "conf/mini"],
     "kill_resume.py": ["espnet_sniper", "benchmarks/kill_resume.py"],
     "masks_report.py": ["espnet_sniper", *_MODEL_CONFS],
-    "masks_early_grid.py": ["espnet_sniper", "conf/mini", "benchmarks/paired_runs.py",
+    "masks_early_grid.py": [*_FASTSPEECH2_CODE, "conf/mini", "benchmarks/paired_runs.py",
                             *_RECIPE_CODE],
-    "training_quality.py": ["espnet_sniper", "conf/mini", "benchmarks/paired_runs.py",
+    "training_quality.py": [*_FASTSPEECH2_CODE, "conf/mini", "benchmarks/paired_runs.py",
                             *_RECIPE_CODE],
-    "main_job.py": ["espnet_sniper", "conf/mini", *_RECIPE_CODE],
+    "main_job.py": [*_FASTSPEECH2_CODE, "conf/mini", *_RECIPE_CODE],
     "asr_judge.py": [f"{_RECIPE}/local/evaluation", "conf/asr_judge.yaml"],
+    # the mutated modules and the tests that must notice (its FAST_TESTS)
+    "mutation_score.py": [
+        *(f"espnet_sniper/{m}" for m in ("masks.py", "schedule.py", "config.py",
+                                         "controller.py", "snip.py", "state.py")),
+        *(f"test/test_{t}.py" for t in ("masks", "allocation", "schedule", "config",
+                                        "shipped_configs", "snip", "state", "optimizer_step",
+                                        "gan_optimizer_step")),
+        "test/conftest.py"],
+    "espnet_compat.py": ["espnet_sniper", "setup.py"],
 }
 
 
@@ -117,7 +131,8 @@ def stale_note(commits: list, script: str) -> str:
 
 def _where(data: dict, script: str, options: str = "") -> str:
     m = data["machine"]
-    return (f"`benchmarks/{script}{options}`, {data['date']}, commit {data['commit']}, {m['device']}, "
+    return (f"`benchmarks/{script}{options}`, {data['date']}, commit {data['commit']}, "
+            f"{m['device']}, "
             f"{m['cpus']} CPUs, torch {data['versions']['torch']}, "
             f"espnet {data['versions']['espnet']}"
             f"{stale_note(data.get('run_commits', [data['commit']]), script)}")
@@ -144,9 +159,12 @@ def _faster(ratio: dict) -> str:
 
 
 def step_overhead_table(data: dict) -> list:
+    # rows are measured separately (--sizes): each row's commit counts for staleness
+    rows_measured = dict(data, run_commits=[r.get("measured", data)["commit"]
+                                            for r in data["results"].values()])
     lines = [
-        f"**Cost per step** ({_where(data, 'step_overhead.py')}; each row's own date and "
-        f"commit in the table): the same model and batches through ESPnet's "
+        f"**Cost per step** ({_where(rows_measured, 'step_overhead.py')}; each row's own "
+        f"date and commit in the table): the same model and batches through ESPnet's "
         f"`train_one_epoch`, contenders alternated (the order rotating). FastSpeech2: SNIPER "
         f"at 40 % (the shipped sniper_conf) and the same masks applied by "
         f"`torch.nn.utils.prune` against dense. JETS (ESPnet's LJSpeech size): a step is a "
@@ -383,6 +401,32 @@ def controls_and_losses(cmp: dict) -> list:
     return lines
 
 
+def mutation_score_table(data: dict) -> list:
+    total = data["total"]
+    lines = [
+        f"**Test strength** ({_where(data, 'mutation_score.py')}): {data['tool']} mutates "
+        f"each function of the core modules (an operator, a constant, a comparison, an "
+        f"argument dropped) and runs the fast unit tests that reach it "
+        f"({', '.join(f'`{t}`' for t in data['tests'])}); a mutant is killed when a test "
+        f"fails. Score = killed / (killed + survived + timeout). Decorated functions (the "
+        f"controller's `@torch.no_grad()` hooks) are not mutated by mutmut 3, so not "
+        f"measured. **{100 * total['score']:.1f} % killed** over the six modules (goal: "
+        f"90 %).",
+        "",
+        "| module | mutants | killed | survived | timeout | no test reached | score |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, module in sorted(data["modules"].items()):
+        c = module["counts"]
+        lines.append(f"| `{name}` | {c['mutants']} | {c['killed']} | {c['survived']} | "
+                     f"{c['timeout']} | {c['no_tests']} | {100 * c['score']:.1f} % |")
+    lines.append(f"| all | {total['mutants']} | {total['killed']} | {total['survived']} | "
+                 f"{total['timeout']} | {total['no_tests']} | {100 * total['score']:.1f} % |")
+    return lines + ["", "The survivors, each with its diff, are in "
+                    "`benchmarks/results/mutation_score.json`; what they change: "
+                    "[Development](#development).", ""]
+
+
 def kill_resume_table(data: dict) -> list:
     setup = data["setup"]
     ranks = setup.get("ranks", 1)
@@ -414,6 +458,82 @@ def kill_resume_table(data: dict) -> list:
     for failure in data["failed"]:
         lines.append(f"\nFailed: trial {failure['trial']} ({failure['planned']}): {failure['why']}")
     return lines + [""]
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _short_error(error: str) -> str:
+    """An error line without file paths and terminal colours, at most 120 characters."""
+    error = re.sub(r"(#x1B|\x1b)\[[0-9;]*m", "", error)
+    error = re.sub(r" \(/[^)]*\)?", "", error)  # "(/path/to/module.py)"
+    return error if len(error) <= 120 else error[:117] + "..."
+
+
+def _compat_failures(r: dict) -> str:
+    if "install_error" in r:
+        first = next((line for line in r["install_error"].splitlines() if line.strip()), "?")
+        return f"install failed: {_cell(_short_error(first))}"
+    groups: dict = {}
+    for f in r["tests"]["failures"]:
+        groups.setdefault(_short_error(f["error"]), []).append(f["test"])
+    ranked = sorted(groups.items(), key=lambda g: -len(g[1]))
+    shown = [f"{len(tests)} x `{_cell(error)}`" for error, tests in ranked[:3]]
+    more = len(groups) - len(shown)
+    return "; ".join(shown) + (f"; {more} other errors" if more > 0 else "") or "-"
+
+
+def espnet_compat_table(data: dict) -> list:
+    decl = data["declared"]
+    bounds = [r for r in decl["install_requires"]
+              if r.split(";")[0].rstrip("<>=!~.0123456789, ") in ("espnet", "torch",
+                                                                  "torchaudio")]
+    tests = ", ".join(f"`{t.split('/')[-1]}`" for t in data["tests"])
+    lines = [
+        f"**ESPnet compatibility** ({_where(data, 'espnet_compat.py')}): per row a fresh "
+        f"virtual environment with that ESPnet release, torch and Python, the other "
+        f"requirements as setup.py declares them and this checkout on PYTHONPATH; the tiny "
+        f"CLI tests (real ESPnet training of tiny FastSpeech2, Tacotron2 and JETS through "
+        f"`espnet_sniper.bin`, kill and resume, bit-identity with stock ESPnet) and the "
+        f"trainer-level tests run there ({tests}). setup.py declares "
+        f"{', '.join(f'`{r}`' for r in bounds)} and Python `{decl['python_requires']}`.",
+        "",
+        "| ESPnet (+ added) | torch | Python | numpy, librosa | in setup.py's ranges | "
+        "tests passed / failed | install s | environment GB (own) | "
+        "what failed (tests x error) |",
+        "|---|---|---|---|---|---:|---:|---:|---|",
+    ]
+    for name, r in data["releases"].items():
+        m = r.get("measured", {})
+        when = (f" ({m['date']}, {m['commit']})" if m and m.get("commit") != data["commit"]
+                else "")
+        if "tests" in r:
+            t = r["tests"]
+            counts = f"{t['passed']} / {t['failed'] + t['errors']}"
+        else:
+            counts = "- / -"
+        size = (f"{r['venv_bytes'] / 1e9:.1f} ({r['venv_own_bytes'] / 1e9:.1f})"
+                if "venv_bytes" in r else "-")
+        seconds = f"{r['install_seconds']:.0f}" if "install_seconds" in r else "-"
+        key = r.get("key_packages") or {}
+        numeric = f"{key.get('numpy') or '-'}, {key.get('librosa') or '-'}"
+        added = [*r.get("extra_requirements", []),
+                 *(f"{k}={v}" for k, v in r.get("test_environment_variables", {}).items())]
+        espnet = r["espnet"] + "".join(f" + `{a}`" for a in added)
+        lines.append(
+            f"| {espnet}{when} | {(r.get('resolved') or {}).get('torch') or r['torch']} "
+            f"| {r.get('python') or r.get('python_requested', '?')} | {numeric} "
+            f"| {'yes' if r.get('in_declared_range') else 'no'} | {counts} | {seconds} "
+            f"| {size} | {_compat_failures(r)} |")
+    return lines + [
+        "",
+        "Install seconds: creating the environment and `pip install` with torch and its CUDA "
+        "libraries already on the disk (hard-linked from a layer built once per torch "
+        "version, which is not counted); own GB: what the environment adds beside that "
+        "layer. Every package each environment resolved: `pip freeze` in the JSON.",
+        "",
+    ]
 
 
 def _range(x: dict, digits: int = 3) -> str:
@@ -764,8 +884,10 @@ TABLES = {
     "kill_resume.json": kill_resume_table,
     "kill_resume_ddp.json": kill_resume_table,
     "kill_resume_ddp_jets.json": kill_resume_table,
+    "mutation_score.json": mutation_score_table,
     "vits_check.json": vits_check_table,
     "asr_judge.json": asr_judge_table,
+    "espnet_compat.json": espnet_compat_table,
 }
 
 

@@ -56,3 +56,14 @@ def test_an_identical_reproduction_after_the_change_clears_it(monkeypatch):
     for changed in ({"identical": False}, {"benchmark": "step_overhead.py"}):
         monkeypatch.setattr(tables, "reproductions", lambda: [{**ledger[0], **changed}])
         assert "**Stale**" in tables.stale_note([BEFORE], "vits_check.py")
+
+
+def test_a_change_to_the_gan_trainer_alone_stales_gan_results_not_fastspeech2_ones():
+    # d1dc5e7 touched espnet_sniper/gan_trainer.py and no other package file; e231fe7 is
+    # its parent
+    gan_change, parent = "d1dc5e7", "e231fe7"
+    assert gan_change in tables.changes_since(parent, "vits_check.py")
+    assert gan_change in tables.changes_since(parent, "masks_report.py")  # it reports JETS
+    for fastspeech2_only in ("main_job.py", "training_quality.py", "masks_early_grid.py",
+                             "scoring_cost.py"):
+        assert gan_change not in tables.changes_since(parent, fastspeech2_only)
