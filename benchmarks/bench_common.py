@@ -21,12 +21,14 @@ RESULTS = REPO / "benchmarks" / "results"
 
 
 def commit() -> str:
-    """HEAD, marked +dirty when tracked files differ from it."""
+    """HEAD, marked +dirty when tracked files other than results differ from it (a
+    benchmark that rewrites its own results must not call its code dirty)."""
     def git(*args):
         return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True,
                               check=True).stdout.strip()
     try:
-        dirty = git("status", "--porcelain", "--untracked-files=no")
+        dirty = git("status", "--porcelain", "--untracked-files=no", "--", ".",
+                    ":(exclude)benchmarks/results")
         return git("rev-parse", "--short", "HEAD") + ("+dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
