@@ -121,8 +121,9 @@ def contender_config(contender: str, seed: int, max_epoch: int) -> dict:
     return conf
 
 
-def prepare(work: Path, num_utts: int, num_held_out: int) -> Path:
-    """The recipe copy with stages 1-5 done, redone only when the corpus changes."""
+def prepare(work: Path, num_utts: int, num_held_out: Optional[int]) -> Path:
+    """The recipe copy with stages 1-5 done, redone only when the corpus changes
+    (``num_held_out`` None: the recipe's default, LJSpeech's share)."""
     recipe = work / "sniper_tts1"
     marker = recipe / "prepared.json"
     wanted = {"num_utts": num_utts, "num_held_out": num_held_out}
@@ -131,10 +132,10 @@ def prepare(work: Path, num_utts: int, num_held_out: int) -> Path:
     copy_recipe(work)
     logging.info(f"stages 1-5 on {num_utts} utterances in {recipe} (log: {recipe}/prepare.log)")
     with open(recipe / "prepare.log", "w") as log:
-        subprocess.run(["./run.sh", "--mini", "true", "--mini_num_utts", str(num_utts),
-                        "--num_held_out", str(num_held_out), "--stage", "1",
-                        "--stop_stage", "5"], cwd=recipe, check=True, stdout=log,
-                       stderr=subprocess.STDOUT)
+        held = ["--num_held_out", str(num_held_out)] if num_held_out else []
+        subprocess.run(["./run.sh", "--mini", "true", "--mini_num_utts", str(num_utts), *held,
+                        "--stage", "1", "--stop_stage", "5"], cwd=recipe, check=True,
+                       stdout=log, stderr=subprocess.STDOUT)
     atomic_write_text(marker, json.dumps(wanted))
     return recipe
 
