@@ -78,6 +78,20 @@ class TwoRanks:
         return "\n".join(log.read_text() for log in self.logs)
 
 
+def kill_in_epoch_2(run: TwoRanks, first: int) -> None:
+    """Once epoch 1 is saved, SIGKILL rank ``first`` (a rank dies), then the other (the job
+    is stopped, as a scheduler would)."""
+    deadline = time.time() + 300
+    while not (run.output_dir / "1epoch.pth").exists():
+        assert all(p.poll() is None for p in run.running()), run.text()[-3000:]
+        assert time.time() < deadline, "epoch 1 did not end"
+        time.sleep(0.02)
+    ranks = run.running()
+    for rank in (first, 1 - first):
+        ranks[rank].send_signal(signal.SIGKILL)
+    assert run.wait() == [-signal.SIGKILL, -signal.SIGKILL]
+
+
 def load(path: Path):
     return torch.load(path, map_location="cpu", weights_only=True)
 
@@ -170,15 +184,7 @@ def test_two_rank_models_are_sparse_by_epoch_with_zero_moments(ddp):
 def test_killed_rank_and_resume_give_the_uninterrupted_weights(ddp, tiny_data):
     root, reference = ddp
     run = TwoRanks(tiny_data, root, "killed").start()
-    deadline = time.time() + 300
-    while not (run.output_dir / "1epoch.pth").exists():
-        assert all(p.poll() is None for p in run.running()), run.text()[-3000:]
-        assert time.time() < deadline, "epoch 1 did not end"
-        time.sleep(0.02)
-    rank0, rank1 = run.running()
-    rank1.send_signal(signal.SIGKILL)  # a rank dies in epoch 2 ...
-    rank0.send_signal(signal.SIGKILL)  # ... and the job is stopped, as a scheduler would
-    assert run.wait() == [-signal.SIGKILL, -signal.SIGKILL]
+    kill_in_epoch_2(run, first=1)
     run.start()
     assert run.wait() == [0, 0], run.text()[-4000:]
     assert "The training was resumed" in run.logs[0].read_text()
@@ -235,15 +241,7 @@ def test_two_rank_jets_without_unused_parameters_is_refused_before_training(tiny
 def test_killed_two_rank_jets_resumes_to_the_uninterrupted_weights(gan_ddp, tiny_data):
     root, reference = gan_ddp
     run = TwoRanks(tiny_data, root, "killed", model="jets").start()
-    deadline = time.time() + 300
-    while not (run.output_dir / "1epoch.pth").exists():
-        assert all(p.poll() is None for p in run.running()), run.text()[-3000:]
-        assert time.time() < deadline, "epoch 1 did not end"
-        time.sleep(0.02)
-    rank0, rank1 = run.running()
-    rank0.send_signal(signal.SIGKILL)  # the writing rank dies in epoch 2 ...
-    rank1.send_signal(signal.SIGKILL)  # ... and the job is stopped
-    assert run.wait() == [-signal.SIGKILL, -signal.SIGKILL]
+    kill_in_epoch_2(run, first=0)  # the writing rank this time
     run.start()
     assert run.wait() == [0, 0], run.text()[-4000:]
     assert "The training was resumed" in run.logs[0].read_text()
