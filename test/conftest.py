@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 import pytest
+import torch.distributed as dist
 
 import tiny_tts_data
 
@@ -16,6 +17,15 @@ REPO = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="session")
 def tiny_data(tmp_path_factory) -> Dict[str, Path]:
     return tiny_tts_data.make_tiny_data(tmp_path_factory.mktemp("tiny_data"))
+
+
+@pytest.fixture
+def one_rank_group(tmp_path):
+    """A real (gloo) process group of one rank, in this process."""
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'rendezvous'}", rank=0,
+                            world_size=1)
+    yield
+    dist.destroy_process_group()
 
 
 class Run:

@@ -11,7 +11,6 @@ import math
 
 import pytest
 import torch
-import torch.distributed as dist
 
 from espnet2.train.abs_espnet_model import AbsESPnetModel
 from espnet2.train.distributed_utils import DistributedOption
@@ -389,15 +388,6 @@ def test_pruning_zeroes_the_optimizer_state_built_while_denser():
         opt.zero_grad()
     controller.set_sparsity(50, weights_conform_to=20)  # prunes entries trained at 20 %
     assert_pruned_are_zero(controller, opt)
-
-
-@pytest.fixture
-def one_rank_group(tmp_path):
-    """A real (gloo) process group of one rank, in this process."""
-    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'rendezvous'}", rank=0,
-                            world_size=1)
-    yield
-    dist.destroy_process_group()
 
 
 def test_under_ddp_masks_are_compared_and_unmasked_gradients_are_counted(one_rank_group,

@@ -2,7 +2,6 @@ import logging
 
 import pytest
 import torch
-import torch.distributed as dist
 
 from espnet_sniper.masks import prunable_parameters
 from espnet_sniper.snip import ScoringTurn, snip_scores
@@ -120,15 +119,6 @@ def test_no_batches_or_turns_that_miss_a_parameter_are_refused():
                        match="^the scoring turns must score each prunable parameter once$"):
         snip_scores(model, params, make_batches(1), turns=[ScoringTurn(("lin.weight",))])
     snip_scores(model, params, make_batches(1))  # and one batch is enough
-
-
-@pytest.fixture
-def one_rank_group(tmp_path):
-    """A real (gloo) process group of one rank, in this process."""
-    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'rendezvous'}", rank=0,
-                            world_size=1)
-    yield
-    dist.destroy_process_group()
 
 
 def test_distributed_scores_are_the_all_reduced_sums(one_rank_group):
