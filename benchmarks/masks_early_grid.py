@@ -89,6 +89,7 @@ def contender_config(contender: str, seed: int, max_epoch: int,
     name, sniper_keys, _ = CONTENDERS[contender]
     conf = yaml.safe_load((REPO / "conf/mini" / name).read_text())
     conf.update(seed=seed, max_epoch=max_epoch)
+    conf.pop("num_iters_per_epoch", None)  # passes over the grid's corpus, as measured
     if sniper_keys is not None:
         sniper = copy.deepcopy(conf["sniper_conf"])
         sniper.update(schedule={0: SPARSITY}, score_batches=None, **sniper_keys)

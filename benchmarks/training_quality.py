@@ -109,6 +109,9 @@ def contender_config(contender: str, seed: int, max_epoch: int) -> dict:
     conf = yaml.safe_load((REPO / "conf/mini" / name).read_text())
     conf["seed"] = seed
     conf["max_epoch"] = max_epoch
+    # an epoch is a pass over the grid's corpus, as its runs were measured (the configs'
+    # budget of updates is for users' corpora of other sizes)
+    conf.pop("num_iters_per_epoch", None)
     if "sniper_conf" in conf:
         sniper = copy.deepcopy(conf["sniper_conf"])
         sniper["schedule"] = scaled_schedule(sniper["schedule"], max_epoch)

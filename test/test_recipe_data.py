@@ -112,6 +112,18 @@ def test_data_prep_splits_like_ljspeech(mini_corpus, tmp_path):
     assert not (tmp_path / "none").exists()
 
 
+def test_small_corpora_hold_out_enough_to_score(monkeypatch):
+    monkeypatch.syspath_prepend(str(LOCAL))
+    from data_prep import held_out_size
+    # LJSpeech's own split, and its share of any corpus larger than ~520 utterances
+    assert held_out_size(13100) == 250 and held_out_size(2000) == 38
+    # below that, 10 each (LJSpeech's share of 149 would be 3) ...
+    assert held_out_size(149) == held_out_size(400) == held_out_size(520) == 10
+    # ... while at most a tenth of the corpus each, and never none
+    assert held_out_size(95) == 9 and held_out_size(60) == 6
+    assert held_out_size(12) == held_out_size(3) == 1
+
+
 def prepared(mini_corpus, tmp_path):
     root = corpus_copy(mini_corpus, tmp_path)
     assert run("data_prep.py", "--db_root", root, "--data_dir", tmp_path / "data", cwd=tmp_path).returncode == 0

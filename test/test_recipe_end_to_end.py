@@ -2,9 +2,9 @@
 
 Every stage runs from a fresh directory through the real ESPnet and espnet_sniper entry
 points and leaves the files the next stage and the user rely on. The aligner trains just
-long enough to pass the recipe's duration gate, and the student (12 epochs of 22
-utterances, about 40 s) long enough to sit clearly between the no-skill baseline and the
-recordings' floor on the held-out utterance.
+long enough to pass the recipe's duration gate, and the student (12 epochs of 6 updates
+over 20 utterances, about 40 s) long enough to sit clearly between the no-skill baseline
+and the recordings' floor on the 2 held-out utterances.
 """
 
 import json
@@ -25,6 +25,7 @@ RECIPE = REPO / "egs2" / "ljspeech" / "sniper_tts1"
 
 JUDGE_ARGS = "--max_epoch 1 --batch_size 4"  # the ASR judge, shrunk as the models are
 ALIGNER_STEPS = 40  # word boundaries 4.6 frames off on dev, equal shares 11.5: the gate passes
+STUDENT_STEPS = 6  # updates an epoch: about one pass over the 20 training utterances
 
 
 def shrink(src: Path, dst: Path, **changes) -> Path:
@@ -50,7 +51,7 @@ def recipe_copy(parent: Path) -> Path:
 def recipe_run(tmp_path_factory):
     work = recipe_copy(tmp_path_factory.mktemp("recipe"))
     shrink(REPO / "conf/mini/train_tacotron2_teacher.yaml", work / "teacher.yaml",
-           max_epoch=1, num_att_plot=0)
+           max_epoch=1, num_iters_per_epoch=5, num_att_plot=0)
     shrink(REPO / "conf/mini/align_forward_sum.yaml", work / "aligner.yaml")
     student = shrink(REPO / "conf/mini/train_sniper.yaml", work / "student.yaml")
     student_conf = yaml.safe_load(student.read_text())
@@ -59,11 +60,11 @@ def recipe_run(tmp_path_factory):
     student.write_text(yaml.safe_dump(student_conf, sort_keys=False))
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
     done = subprocess.run(
-        ["./run.sh", "--mini", "true", "--mini_num_utts", "24", "--nj", "2",
+        ["./run.sh", "--mini", "true", "--mini_num_utts", "24", "--nj", "3",
          "--aligner_config", "aligner.yaml", "--train_config", "student.yaml", "--tag", "e2e",
          # shrunk through tts.sh's pass-through options, which override the configs
          "--aligner_args", f"--steps {ALIGNER_STEPS} --batch_size 4",
-         "--train_args", "--max_epoch 12",
+         "--train_args", f"--max_epoch 12 --num_iters_per_epoch {STUDENT_STEPS}",
          "--inference_args", "--use_teacher_forcing false", "--inference_nj", "1",
          "--asr_judge_args", JUDGE_ARGS],
         cwd=work, capture_output=True, text=True, env=env, timeout=1500,
@@ -85,7 +86,8 @@ def test_pass_through_options_reach_the_programs(recipe_run):
     # --aligner_args over the config's steps
     assert f"aligner step {ALIGNER_STEPS}/{ALIGNER_STEPS}" in done.stderr
     config = yaml.safe_load((work / "exp" / "e2e" / "config.yaml").read_text())
-    assert config["max_epoch"] == 12  # --train_args over the config's 16
+    # --train_args over the config's 16 epochs of 96 updates
+    assert config["max_epoch"] == 12 and config["num_iters_per_epoch"] == STUDENT_STEPS
     decode_logs = list((work / "exp" / "e2e" / "decode_eval" / "logdir").glob("decode.*.log"))
     assert len(decode_logs) == 1  # --inference_nj 1
     assert "--use_teacher_forcing false" in decode_logs[0].read_text()
@@ -100,7 +102,7 @@ def test_stage_outputs(recipe_run):
     assert set(quality["sets"]) == {"train", "dev", "eval"}
     assert "stage 3: aligner: forward-sum aligner" in done.stderr
     # the statistics (and the pitch and energy training reads) cover every utterance, also
-    # with more jobs (--nj 2) than this corpus has dev utterances (1)
+    # with more jobs (--nj 3) than this corpus has dev utterances (2)
     stats = work / "exp" / "fastspeech2_stats_raw"
     for split, dset in (("train", "train"), ("valid", "dev")):
         expected = {line.split()[0] for line in
@@ -111,9 +113,9 @@ def test_stage_outputs(recipe_run):
     exp = work / "exp" / "e2e"
     assert (exp / "sniper" / "state.pth").is_file() and (exp / "tensorboard").is_dir()
     assert "sniper_sparsity=40.000" in (exp / "train.log").read_text()
-    assert len(list((exp / "decode_eval" / "wav").glob("*.wav"))) == 1
+    assert len(list((exp / "decode_eval" / "wav").glob("*.wav"))) == 2
     results = json.loads((exp / "results.json").read_text())
-    assert results["utterances"] == 1 and len(results["per_utterance"]["floor"]) == 1
+    assert results["utterances"] == 2 and len(results["per_utterance"]["floor"]) == 2
     mel = results["summary"]["mel_db"]
     assert mel["floor"]["mean"] < mel["model"]["mean"] and "mos" in results["summary"]
     # the model learned something: clearly below the no-skill baseline (0.78 of the way
@@ -139,7 +141,7 @@ def test_stage_outputs(recipe_run):
     assert transcriber(f"judge:{work / judge}")(wav, fs) == heard
     # the samples page: the recording, floor, baseline and the model, per eval utterance
     page = (exp / "samples" / "index.html").read_text()
-    assert page.count("<audio") == 4 and "e2e" in page
+    assert page.count("<audio") == 8 and "e2e" in page
     card = (exp / "README.md").read_text()
     assert "| 1 | 40 |" in card and "| 2 | 0 | 0.00 |" in card
     assert "| metric | model | floor | baseline | normalized |" in card
@@ -164,7 +166,8 @@ def test_rerunning_a_stage_alone_works(recipe_run):
     assert "stage 8: " in again.stderr and "stage 7: " not in again.stderr
     assert "reusing the judge trained on this corpus" in again.stderr
     kit = work / "exp" / "e2e" / "listening_test" / "index.html"
-    assert kit.is_file() and len(list(kit.parent.glob("audio/*.wav"))) == 3  # recording + 2
+    # per eval utterance (2): the recording and the two systems
+    assert kit.is_file() and len(list(kit.parent.glob("audio/*.wav"))) == 6
     after = json.loads((work / "exp" / "e2e" / "results.json").read_text())
     assert after["references_reused_from"] == "exp/e2e/results.json"
     assert after["summary"] == before["summary"]  # the same wavs score the same
@@ -193,7 +196,7 @@ def test_fbank_dumps_features_and_trains_synthesizes_and_packs(recipe_run, monke
         ["./run.sh", "--mini", "true", "--mini_num_utts", "24", "--stage", "5", "--nj", "1",
          "--mos", "none", "--asr", "none", "--feats_type", "fbank",
          "--train_config", "student.yaml",
-         "--train_args", "--max_epoch 2", "--tag", "e2e_fbank"],
+         "--train_args", "--max_epoch 2 --num_iters_per_epoch 5", "--tag", "e2e_fbank"],
         cwd=work, capture_output=True, text=True, timeout=900,
         env=dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO)))
     assert fbank.returncode == 0, fbank.stderr[-4000:]
@@ -216,7 +219,7 @@ def test_fbank_dumps_features_and_trains_synthesizes_and_packs(recipe_run, monke
     config = yaml.safe_load((exp / "config.yaml").read_text())
     assert config["feats_extract"] is None and config["odim"] == 80  # no front end
     assert "kaldi_ark" in str(config["train_data_path_and_name_and_type"])
-    assert len(list((exp / "decode_eval" / "wav").glob("*.wav"))) == 1
+    assert len(list((exp / "decode_eval" / "wav").glob("*.wav"))) == 2
     assert "package ok" in fbank.stderr
 
 
@@ -236,7 +239,7 @@ def test_the_recipes_pages_open_in_a_browser(recipe_run, tmp_path):
             setTimeout(() => done({
                 audio: audios.map(a => [a.readyState, a.duration, a.error ? a.error.code : 0]),
                 images: images.map(i => i.naturalWidth)}), 3000);""")
-        assert len(state["audio"]) == 4
+        assert len(state["audio"]) == 8  # recording, floor, baseline, model per eval utterance
         assert all(ready >= 1 and duration > 0 and not error
                    for ready, duration, error in state["audio"]), state["audio"]
         assert state["images"] and all(width > 0 for width in state["images"])
@@ -279,6 +282,54 @@ def test_tacotron2_teacher_trained_and_from_its_packed_zip_give_the_same_duratio
     missing = subprocess.run(base + ["--teacher_model_tag", "no_such.zip"], cwd=work,
                              capture_output=True, text=True, env=env, timeout=300)
     assert missing.returncode != 0 and "no_such.zip: no such file" in missing.stderr
+
+
+# the paper-size programs, shrunk only through the pass-through options
+FULL_SIZE_ARGS = {
+    "forward_sum": "--steps 2 --batch_size 4",
+    "tacotron2": "--max_epoch 1 --num_iters_per_epoch 2 --batch_bins 200000 --num_workers 0 "
+                 "--num_att_plot 0",
+}
+FULL_SIZE_TRAIN_ARGS = ("--max_epoch 1 --num_iters_per_epoch 2 --accum_grad 1 "
+                        "--batch_bins 200000 --num_workers 0")
+
+
+@pytest.mark.parametrize("aligner", list(FULL_SIZE_ARGS))
+def test_paper_size_configs_run_every_stage_without_mini(recipe_run, aligner, tmp_path):
+    """The path a user with GPUs takes: ./run.sh without --mini, the paper-size configs
+    (conf/train_sniper.yaml, the teacher's or the forward-sum aligner's), shrunk only by
+    --aligner_args and --train_args, stages 1-10 on this module's corpus; the packed zip
+    synthesizes through stock ESPnet's Text2Speech (stage 9's check)."""
+    work, done = recipe_run
+    assert done.returncode == 0
+    full = recipe_copy(tmp_path)
+    cmd = ["./run.sh", "--db_root", str(work / "downloads" / "LJSpeech-mini"),
+           "--aligner", aligner, "--aligner_args", FULL_SIZE_ARGS[aligner],
+           "--train_args", FULL_SIZE_TRAIN_ARGS, "--nj", "1", "--inference_nj", "1",
+           "--mos", "none", "--asr", "none"]
+    if aligner == "tacotron2":  # two updates of a teacher cannot place words
+        cmd += ["--allow_poor_durations", "true"]
+    run = subprocess.run(cmd, cwd=full, capture_output=True, text=True, timeout=900,
+                         env=dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO)))
+    assert run.returncode == 0, run.stderr[-4000:]
+    assert "done: stages 1-10" in run.stderr
+    aligner_dir = {"forward_sum": full / "exp" / "aligner_align_forward_sum",
+                   "tacotron2": full / "exp" / "teacher_train_tacotron2_teacher"}[aligner]
+    if aligner == "tacotron2":
+        teacher = yaml.safe_load((aligner_dir / "config.yaml").read_text())
+        assert teacher["tts_conf"]["embed_dim"] == 512 and teacher["num_iters_per_epoch"] == 2
+    else:
+        assert "aligner step 2/2" in run.stderr
+    assert (aligner_dir / "align_train" / "durations").is_file()
+    exp = full / "exp" / "tts_train_sniper"  # the paper config's name, no _mini
+    config = yaml.safe_load((exp / "config.yaml").read_text())
+    assert config["tts_conf"]["adim"] == 384 and config["tts_conf"]["elayers"] == 4
+    assert config["max_epoch"] == 1 and config["accum_grad"] == 1
+    assert config["sniper_conf"]["schedule"][0] == 40
+    assert "sniper_sparsity=40.000" in (exp / "train.log").read_text()
+    assert len(list((exp / "decode_eval" / "wav").glob("*.wav"))) == 2
+    assert (exp / "packed" / "tts_train_sniper.zip").is_file() and "package ok" in run.stderr
+    assert (exp / "hub" / "README.md").is_file()
 
 
 def test_cpu_configs_on_a_corpus_the_recipe_never_saw(tmp_path):
@@ -432,7 +483,7 @@ def test_mini_jets_trains_and_synthesizes_in_the_recipe(recipe_run):
     total = sum(first[n].numel() for n in scores)
     assert 0.2 < zeros / total <= 0.4  # 40 % nominal, the cap keeps it under
     wavs = list((exp / "decode_eval" / "wav").glob("*.wav"))
-    assert len(wavs) == 1
+    assert len(wavs) == 2
     import soundfile
 
     wav, fs = soundfile.read(wavs[0])

@@ -44,6 +44,15 @@ def test_twins_differ_from_their_dense_config_only_in_sniper_conf(directory, den
         assert config == reference, twin
 
 
+@pytest.mark.parametrize("path", [p for p in TRAINING if p.parent.name == "mini"]
+                         + [Path("mini/train_tacotron2_teacher.yaml")], ids=str)
+def test_cpu_configs_train_a_budget_of_updates_not_passes(path):
+    """Counted in passes, a corpus a third the size trains a third of the steps and the
+    schedule's epochs lose their meaning; a budget keeps both on any corpus."""
+    config = load(path)
+    assert isinstance(config["num_iters_per_epoch"], int) and config["num_iters_per_epoch"] > 0
+
+
 def test_jets_configs_are_espnet_ljspeech_jets_shapes():
     paper, mini = load("train_jets.yaml"), load(Path("mini") / "train_jets.yaml")
     assert paper["tts_conf"]["generator_params"]["generator_channels"] == 512

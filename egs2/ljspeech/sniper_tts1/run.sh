@@ -51,7 +51,7 @@ db_root=                 # corpus in LJSpeech's layout (default: downloads/LJSpe
                          # with --mini true the generated downloads/LJSpeech-mini)
 fs=22050                 # sample rate of the corpus
 num_held_out=            # utterances of dev and of eval each (default: LJSpeech's share,
-                         # 250 of 13,100)
+                         # 250 of 13,100; a small corpus 10 each, or a tenth of it)
 skip_bad_utts=false      # true: drop the utterances that fail validation instead of stopping
 max_text_chars=1000      # longest transcript accepted
 # text
