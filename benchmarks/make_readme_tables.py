@@ -59,6 +59,9 @@ MEASURES = {
                                         "gan_optimizer_step")),
         "test/conftest.py"],
     "espnet_compat.py": ["espnet_sniper", "setup.py"],
+    "full_size_rehearsal.py": [*_FASTSPEECH2_CODE, *_RECIPE_CODE, "conf/train_sniper.yaml",
+                               "conf/train_tacotron2_teacher.yaml",
+                               "conf/align_forward_sum.yaml"],
 }
 
 
@@ -210,6 +213,81 @@ def step_overhead_table(data: dict) -> list:
         "measured SNIPER 1.098x and the prune peer 1.180x dense).",
         "",
     ]
+
+
+def full_size_rehearsal_table(data: dict) -> list:
+    sizes = sorted(data["sizes"].items(), key=lambda kv: int(kv[0]))
+    runs = dict(data, run_commits=[r["measured"]["commit"] for _, r in sizes])
+    lj = sizes[0][1]["ljspeech"]
+    corpora = "; ".join(
+        f"{int(n):,} utterances, {r['corpus']['hours']:.1f} h, {r['corpus']['mean_seconds']:.2f} s "
+        f"on average ({r['corpus']['min_seconds']:.2f}-{r['corpus']['max_seconds']:.2f}), "
+        f"{r['measured']['date']}, commit {r['measured']['commit']}" for n, r in sizes)
+    head = " | ".join(f"{int(n):,}: wall min | CPU min | peak GB | files | GB" for n, _ in sizes)
+    lines = [
+        f"**LJSpeech's size, rehearsed** ({_where(runs, 'full_size_rehearsal.py')}): "
+        f"`run.sh` without `--mini`, stage by stage, on generated corpora with LJSpeech's "
+        f"clip lengths (LJSpeech: {lj['utterances']:,} clips, {lj['hours']:.1f} h, "
+        f"{lj['mean_seconds']} s on average, {lj['min_seconds']}-{lj['max_seconds']} s); "
+        f"here: {corpora}. The paper-size configs with the forward-sum aligner; "
+        f"`--nj {sizes[0][1]['nj']}`. Peak: the largest process's resident memory; files "
+        f"and GB: under data/, exp/ and dump/ after the stage.",
+        "",
+        f"| stage | {head} |" + (" growth / linear |" if len(sizes) > 1 else ""),
+        "|---|" + "---:|" * (5 * len(sizes)) + ("---:|" if len(sizes) > 1 else ""),
+    ]
+    for stage in sizes[-1][1]["stages"]:
+        cells = []
+        for _, r in sizes:
+            st = r["stages"].get(stage)
+            if st is None:
+                cells.append("- | - | - | - | -")
+                continue
+            files = sum(d["files"] for d in st["after"].values())
+            size = sum(d["bytes"] for d in st["after"].values()) / 1e9
+            cells.append(f"{st['seconds'] / 60:.1f} | {st['cpu_seconds'] / 60:.1f} | "
+                         f"{st['peak_rss_bytes'] / 1e9:.2f} | {files:,} | {size:.2f}")
+        growth = ""
+        if len(sizes) > 1 and all(stage in r["stages"] for _, r in (sizes[0], sizes[-1])):
+            (n0, r0), (n1, r1) = sizes[0], sizes[-1]
+            ratio = (r1["stages"][stage]["cpu_seconds"] / r0["stages"][stage]["cpu_seconds"]
+                     / (int(n1) / int(n0)))
+            growth = f" {ratio:.2f} |"
+        name = sizes[-1][1]["stages"][stage]["name"]
+        lines.append(f"| {stage} {name} | " + " | ".join(cells) + " |" + growth)
+    if len(sizes) > 1:
+        lines += ["", "Growth / linear: the largest corpus's CPU time over the smallest's, "
+                  "divided by the ratio of their sizes (1: linear in the corpus; a stage "
+                  "with a fixed part, such as the aligner's fixed number of steps, grows "
+                  "less)."]
+    lines += ["", "| corpus | forward-sum aligner (stage 3) | word boundaries off, train "
+              "(frames) | dev | equal shares per token |", "|---:|---:|---:|---:|---:|"]
+    for n, r in sizes:
+        onset = r.get("aligner", {})
+        train, dev = onset.get("train", {}), onset.get("dev", {})
+        if not train.get("utterances_compared"):
+            continue
+        lines.append(f"| {int(n):,} | {r['stages']['3']['seconds'] / 60:.1f} min | "
+                     f"{train['boundary_mean_frames']:.2f} | "
+                     f"{dev.get('boundary_mean_frames', float('nan')):.2f} | "
+                     f"{train['naive_mean_frames']:.2f} |")
+    lines += ["", "| model (corpus) | iterations timed | s / iteration | validation s | "
+              "epoch on this CPU | whole training on this CPU |", "|---|---:|---:|---:|---:|---:|"]
+    for n, r in sizes:
+        for key, label in (("teacher", "Tacotron2 teacher"), ("fastspeech2", "SNIPER FastSpeech2")):
+            t = r.get(key)
+            if not t:
+                continue
+            lines.append(
+                f"| {label} ({int(n):,}) | {t['iterations']} | {t['seconds_per_iteration']:.1f} | "
+                f"{t['validation_seconds']:.0f} | {t['epoch_hours']:.2f} h "
+                f"({t['num_iters_per_epoch']} iterations, accum_grad {t['accum_grad']}) | "
+                f"{t['training_days']:.0f} days ({t['max_epoch']} epochs) |")
+    paper = sizes[-1][1].get("fastspeech2", {}).get("paper_days_on_one_titan_v")
+    if paper:
+        lines += ["", f"The paper trained the FastSpeech2 config in about {paper} days on "
+                  f"one Titan V."]
+    return lines + [""]
 
 
 def vits_check_table(data: dict) -> list:
@@ -888,6 +966,7 @@ TABLES = {
     "vits_check.json": vits_check_table,
     "asr_judge.json": asr_judge_table,
     "espnet_compat.json": espnet_compat_table,
+    "full_size_rehearsal.json": full_size_rehearsal_table,
 }
 
 

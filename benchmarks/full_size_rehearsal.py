@@ -1,0 +1,270 @@
+#!/usr/bin/env python3
+"""LJSpeech's size, rehearsed on this machine: what ``./run.sh`` without ``--mini`` costs.
+
+LJSpeech cannot be downloaded here, so a corpus with its utterance count and its clip
+lengths is generated (LJSpeech's published figures: 13,100 clips, 1.11-10.10 s, 6.57 s and
+17.23 words on average, 23.9 hours): the mini corpus's prose, sentences joined until a
+clip's drawn length is reached, spoken by espeak-ng (en-us) at the rate that speaks that
+prose at LJSpeech's 2.62 words a second, with the sample each word starts at. Seeded and
+deterministic; built into ``.partial`` and renamed when complete.
+
+Then stages 1-5 of the recipe as a user runs them, one ``--stage k --stop_stage k`` at a
+time, with the paper-size configs and the forward-sum aligner (its full config): per stage
+the wall and CPU seconds, the peak resident memory of its largest process, and the files
+and bytes under data/, exp/ and dump/ afterwards; the aligner's word-boundary error comes
+from stage 4 (the corpus knows where espeak-ng started each word). Then, shrunk through
+the pass-through options as a user would test, the Tacotron2 teacher (stage 3 with
+``--aligner tacotron2``: its statistics over the whole corpus and a few iterations) and the
+paper-size SNIPER FastSpeech2 (stage 6: a few iterations, one optimizer update per
+``accum_grad`` of them); their seconds per iteration, from ESPnet's own reporter, give an
+epoch (the configs' ``num_iters_per_epoch``) and a whole training (``max_epoch``) on this CPU.
+
+Each finished step writes its part of the result and a rerun skips it (the corpus and the
+recipe copy stay in ``--work_dir``), so a killed run resumes where it stopped.
+
+    python benchmarks/full_size_rehearsal.py --num_utts 1310   # a tenth: the scaling check
+    python benchmarks/full_size_rehearsal.py                  # 13,100 utterances: hours
+
+Writes ``benchmarks/results/full_size_rehearsal.json`` (one entry per corpus size, kept
+across runs of other sizes).
+"""
+
+import argparse
+import json
+import logging
+import multiprocessing
+import os
+import random
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Dict, List, Tuple
+
+import soundfile
+import torch
+import yaml
+
+from bench_common import RECIPE, REPO, RESULTS, copy_recipe, provenance
+from espnet_sniper.fileio import atomic_write_text
+
+sys.path.insert(0, str(RECIPE / "local"))
+import espeak_synth  # noqa: E402
+from make_mini_corpus import sentences  # noqa: E402
+
+# https://keithito.com/LJ-Speech-Dataset/ ("Total Clips", "Mean/Min/Max Clip Duration",
+# "Mean Words per Clip", "Total Duration 23:55:17")
+LJSPEECH = {"utterances": 13100, "mean_seconds": 6.57, "min_seconds": 1.11,
+            "max_seconds": 10.10, "words_per_clip": 17.23, "hours": 23.92}
+# clip lengths: a Beta over LJSpeech's range with LJSpeech's mean (LJSpeech publishes no
+# shape; its clips lean long: most are 5-10 s)
+BETA = (3.0, 3.0 * (LJSPEECH["max_seconds"] - LJSPEECH["mean_seconds"])
+        / (LJSPEECH["mean_seconds"] - LJSPEECH["min_seconds"]))
+WORDS_PER_SECOND = LJSPEECH["words_per_clip"] / LJSPEECH["mean_seconds"]
+# espeak-ng en-us speaks the mini corpus's prose at 2.45 words/s at 135 wpm and 2.72 at
+# 150 (measured 2026-12-02): LJSpeech's 2.62 lies at about 145
+ESPEAK_WPM = 145
+VOICE = "en-us"
+PAPER_FASTSPEECH2_DAYS = 4  # the paper: about 4 days on one Titan V for this config
+STAGES = {1: "data", 2: "validation and tokens", 3: "forward-sum aligner",
+          4: "durations, checked", 5: "statistics"}
+
+
+# ------------------------------------------------------------------------------ corpus
+def clip_texts(n: int, seed: int) -> List[str]:
+    """``n`` transcripts whose word counts follow LJSpeech's clip lengths."""
+    rng = random.Random(seed)
+    pool = [normalized for _, normalized in sentences(3 * n, seed)]
+    texts, cursor = [], 0
+    for _ in range(n):
+        seconds = LJSPEECH["min_seconds"] + rng.betavariate(*BETA) * (
+            LJSPEECH["max_seconds"] - LJSPEECH["min_seconds"])
+        want = max(1, round(seconds * WORDS_PER_SECOND))
+        words: List[str] = []
+        while len(words) < want:
+            words += pool[cursor % len(pool)].split()
+            cursor += 1
+        clip = " ".join(words[:want])
+        texts.append(clip if clip[-1] in ".?!" else clip.rstrip(",;:") + ".")
+    return texts
+
+
+def _speak(text: str) -> Tuple:
+    return espeak_synth.speak(text, VOICE, ESPEAK_WPM)
+
+
+def make_corpus(out_dir: Path, n: int, seed: int) -> Dict:
+    """The corpus in LJSpeech's layout (metadata.csv, wavs/, word_onsets.txt)."""
+    marker = out_dir / ".complete"
+    wanted = {"num_utts": n, "seed": seed, "voice": VOICE, "wpm": ESPEAK_WPM}
+    if marker.is_file() and json.loads(marker.read_text())["params"] == wanted:
+        return json.loads(marker.read_text())["summary"]
+    if out_dir.exists():
+        sys.exit(f"error: {out_dir} exists but is not this corpus ({wanted}); remove it")
+    partial = out_dir.with_name(out_dir.name + ".partial")
+    subprocess.run(["rm", "-rf", str(partial)], check=True)
+    (partial / "wavs").mkdir(parents=True)
+    texts = clip_texts(n, seed)
+    start = time.perf_counter()
+    lines, onset_lines, seconds = [], [], []
+    # a fresh process per utterance, as the mini corpus (espeak_synth says why)
+    with multiprocessing.get_context("fork").Pool(os.cpu_count() or 1,
+                                                 maxtasksperchild=1) as pool:
+        for i, (text, (samples, rate, onsets)) in enumerate(
+                zip(texts, pool.imap(_speak, texts, chunksize=1)), 1):
+            uid = f"LJR{(i - 1) // 1000 + 1:02d}-{i:05d}"
+            soundfile.write(str(partial / "wavs" / f"{uid}.wav"), samples, rate,
+                            subtype="PCM_16")
+            lines.append(f"{uid}|{text}|{text}")
+            onset_lines.append(" ".join([uid, *map(str, onsets)]))
+            seconds.append(len(samples) / rate)
+    (partial / "metadata.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (partial / "word_onsets.txt").write_text("\n".join(onset_lines) + "\n", encoding="utf-8")
+    words = [len(t.split()) for t in texts]
+    summary = {"utterances": n, "hours": sum(seconds) / 3600,
+               "mean_seconds": sum(seconds) / n, "min_seconds": min(seconds),
+               "max_seconds": max(seconds), "words_per_clip": sum(words) / n,
+               "generation_seconds": time.perf_counter() - start,
+               "bytes": sum(f.stat().st_size for f in (partial / "wavs").iterdir())}
+    (partial / ".complete").write_text(json.dumps({"params": wanted, "summary": summary}))
+    partial.rename(out_dir)
+    return summary
+
+
+# ------------------------------------------------------------------------------ stages
+# runs one command and reports its children's peak memory and CPU time (a fresh process
+# per stage, so the maximum is that stage's)
+_MEASURE = """
+import json, resource, subprocess, sys, time
+start = time.perf_counter()
+code = subprocess.run(sys.argv[2:]).returncode
+usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+open(sys.argv[1], "w").write(json.dumps({"rc": code, "seconds": time.perf_counter() - start,
+    "cpu_seconds": usage.ru_utime + usage.ru_stime, "peak_rss_bytes": usage.ru_maxrss * 1024}))
+"""
+
+
+def measured(cmd: List[str], cwd: Path, log: Path) -> Dict:
+    out = log.with_suffix(".usage.json")
+    with open(log, "w") as f:
+        subprocess.run([sys.executable, "-c", _MEASURE, str(out), *cmd], cwd=cwd, stdout=f,
+                       stderr=subprocess.STDOUT, check=True)
+    usage = json.loads(out.read_text())
+    if usage.pop("rc") != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed: see {log}")
+    return usage
+
+
+def footprint(recipe: Path) -> Dict:
+    """Files and bytes under the folders the recipe writes."""
+    out = {}
+    for name in ("data", "exp", "dump"):
+        files = [p for p in (recipe / name).rglob("*") if p.is_file() and not p.is_symlink()]
+        out[name] = {"files": len(files), "bytes": sum(p.stat().st_size for p in files)}
+    return out
+
+
+def training_rate(exp: Path) -> Dict:
+    """Seconds per iteration and per validation pass, from ESPnet's reporter."""
+    stats = torch.load(exp / "checkpoint.pth", map_location="cpu",
+                       weights_only=False)["reporter"]["stats"][1]
+    config = yaml.safe_load((exp / "config.yaml").read_text())
+    iterations = int(stats["train"]["total_count"])
+    return {"iterations": iterations,
+            "seconds_per_iteration": stats["train"]["time"].total_seconds() / iterations,
+            "validation_seconds": stats["valid"]["time"].total_seconds()}
+
+
+def full_training(rate: Dict, config: Path) -> Dict:
+    """An epoch and the whole training of ``config`` at the measured rate."""
+    conf = yaml.safe_load(config.read_text())
+    epoch = conf["num_iters_per_epoch"] * rate["seconds_per_iteration"] + rate["validation_seconds"]
+    return {"config": str(config.relative_to(REPO)), "num_iters_per_epoch":
+            conf["num_iters_per_epoch"], "accum_grad": conf.get("accum_grad", 1),
+            "max_epoch": conf["max_epoch"], "epoch_hours": epoch / 3600,
+            "training_days": conf["max_epoch"] * epoch / 86400}
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--num_utts", type=int, default=LJSPEECH["utterances"])
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--nj", type=int, default=os.cpu_count() or 1,
+                        help="run.sh's --nj (statistics jobs)")
+    parser.add_argument("--aligner_steps", type=int, default=None,
+                        help="the forward-sum aligner's steps (default: its config's; fewer "
+                        "only to try this script out: the error then says little)")
+    parser.add_argument("--train_iterations", type=int, default=8,
+                        help="iterations of the teacher and FastSpeech2 to time")
+    parser.add_argument("--work_dir", type=Path, default=Path("/tmp/espnet_sniper_rehearsal"))
+    parser.add_argument("--out", type=Path, default=RESULTS / "full_size_rehearsal.json")
+    args = parser.parse_args(argv)
+    if args.num_utts < 30:
+        parser.error(f"--num_utts {args.num_utts}: at least 30 (train, dev and eval sets)")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s: %(message)s")
+    work = args.work_dir / str(args.num_utts)
+    work.mkdir(parents=True, exist_ok=True)
+    partial_path = work / "result.json"
+    result = json.loads(partial_path.read_text()) if partial_path.is_file() else {}
+
+    def save(key, value):
+        result[key] = value
+        atomic_write_text(partial_path, json.dumps(result, indent=1))
+
+    corpus = work / "LJSpeech-rehearsal"
+    logging.info(f"corpus: {args.num_utts} utterances -> {corpus}")
+    save("corpus", make_corpus(corpus, args.num_utts, args.seed))
+    recipe = work / "sniper_tts1"
+    if not (recipe / "run.sh").exists():
+        copy_recipe(work)
+    base = ["./run.sh", "--db_root", str(corpus), "--aligner", "forward_sum",
+            "--nj", str(args.nj)]
+    if args.aligner_steps:
+        base += ["--aligner_args", f"--steps {args.aligner_steps}"]
+    stages = result.setdefault("stages", {})
+    for stage, name in STAGES.items():
+        if str(stage) in stages:
+            continue
+        logging.info(f"stage {stage} ({name}) of {args.num_utts} utterances")
+        usage = measured(base + ["--stage", str(stage), "--stop_stage", str(stage)], recipe,
+                         work / f"stage{stage}.log")
+        save("stages", {**stages, str(stage): {"name": name, **usage,
+                                               "after": footprint(recipe)}})
+        stages = result["stages"]
+    if "aligner" not in result:
+        report = json.loads((recipe / "exp/aligner_align_forward_sum/alignment_quality.json")
+                            .read_text())
+        save("aligner", {s: v.get("word_onset_error", {}) for s, v in report["sets"].items()})
+
+    shrink = f"--max_epoch 1 --num_iters_per_epoch {args.train_iterations}"
+    if "teacher" not in result:
+        logging.info("the Tacotron2 teacher: statistics and %d iterations", args.train_iterations)
+        usage = measured(base[:3] + ["--aligner", "tacotron2", "--nj", str(args.nj),
+                                     "--stage", "3", "--stop_stage", "3", "--aligner_args",
+                                     f"{shrink} --num_att_plot 0"],
+                         recipe, work / "teacher.log")
+        rate = training_rate(recipe / "exp/teacher_train_tacotron2_teacher")
+        save("teacher", {**usage, **rate, **full_training(
+            rate, REPO / "conf/train_tacotron2_teacher.yaml")})
+    if "fastspeech2" not in result:
+        logging.info("the paper-size SNIPER FastSpeech2: %d iterations", args.train_iterations)
+        usage = measured(base + ["--stage", "6", "--stop_stage", "6", "--train_args", shrink],
+                         recipe, work / "fastspeech2.log")
+        rate = training_rate(recipe / "exp/tts_train_sniper")
+        save("fastspeech2", {**usage, **rate, **full_training(rate, REPO / "conf/train_sniper.yaml"),
+                             "paper_days_on_one_titan_v": PAPER_FASTSPEECH2_DAYS})
+
+    everything = json.loads(args.out.read_text()) if args.out.is_file() else {}
+    everything.update(provenance("full_size_rehearsal.py"))
+    everything.setdefault("sizes", {})[str(args.num_utts)] = {
+        **result, "nj": args.nj, "train_iterations": args.train_iterations,
+        "aligner_steps": args.aligner_steps or yaml.safe_load(
+            (REPO / "conf/align_forward_sum.yaml").read_text())["steps"],
+        "ljspeech": LJSPEECH, "measured": provenance("full_size_rehearsal.py")}
+    atomic_write_text(args.out, json.dumps(everything, indent=1) + "\n")
+    logging.info(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
