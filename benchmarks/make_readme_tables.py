@@ -39,7 +39,8 @@ _FASTSPEECH2_CODE = ["espnet_sniper", ":(exclude)espnet_sniper/gan_trainer.py",
                      ":(exclude)espnet_sniper/bin/gan_tts_train.py"]
 GRIDS = ("masks_early_grid.py", "training_quality.py")
 MEASURES = {
-    "step_overhead.py": ["espnet_sniper", *_MODEL_CONFS],
+    # what every row measures; each row's own config is checked apart (step_overhead_table)
+    "step_overhead.py": ["espnet_sniper"],
     "vits_check.py": ["espnet_sniper"],
     "scoring_cost.py": [*_FASTSPEECH2_CODE, "conf/mini"],
     "kill_resume.py": ["espnet_sniper", "benchmarks/kill_resume.py"],
@@ -65,13 +66,20 @@ MEASURES = {
 }
 
 
+STEP_ROW_CONFS = {"mini": "conf/mini/train_sniper.yaml", "paper": "conf/train_sniper.yaml",
+                  "jets": "conf/train_sniper_jets.yaml"}
+MEASURES.update({f"step_overhead.py:{row}": [conf] for row, conf in STEP_ROW_CONFS.items()})
+
+
 def _git(*args: str) -> str:
     done = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True)
     return done.stdout.strip() if done.returncode == 0 else ""
 
 
 def _pathspecs(script: str) -> list:
-    own = [] if script in GRIDS else [f"benchmarks/{script}"]
+    """``script`` may name a part of a benchmark ("step_overhead.py:paper"): then only
+    what that part alone measures."""
+    own = [] if script in GRIDS or ":" in script else [f"benchmarks/{script}"]
     return [*own, *MEASURES.get(script, [])]
 
 
@@ -187,6 +195,10 @@ def step_overhead_table(data: dict) -> list:
         time_goal, memory_goal = goals[size]
         t, m, b = r["ratio_over_dense"], r["peak_memory"]["ratio_over_dense"], r["batch"]
         measured = r.get("measured", data)
+        # the row's own config (the header covers the code every row runs)
+        row_stale = (" (**stale**: its config changed since, rerun with `--sizes "
+                     f"{size}`)" if changes_since(measured["commit"], f"step_overhead.py:{size}")
+                     else "")
         sniper_time = _goal(t["sniper40"]["median"], time_goal,
                             (t["sniper40"]["min"], t["sniper40"]["max"]))
         sniper_memory = (_goal(m["sniper40"], memory_goal) if memory_goal
@@ -194,7 +206,7 @@ def step_overhead_table(data: dict) -> list:
         prune = (f"{t['prune40']['median']:.3f} | {_faster(r['sniper_over_prune'])}"
                  if "prune40" in t else "- | -")
         lines.append(
-            f"| {names[size]} | {measured['date']}, {measured['commit']} "
+            f"| {names[size]} | {measured['date']}, {measured['commit']}{row_stale} "
             f"| {r['params'] / 1e6:.2f} M | {b['utterances']} x {b['frames']} frames, "
             f"accum_grad {r['accum_grad']} "
             f"| {r['repetitions']} x {r['steps_per_repetition']} "

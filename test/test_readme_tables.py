@@ -67,3 +67,15 @@ def test_a_change_to_the_gan_trainer_alone_stales_gan_results_not_fastspeech2_on
     for fastspeech2_only in ("main_job.py", "training_quality.py", "masks_early_grid.py",
                              "scoring_cost.py"):
         assert gan_change not in tables.changes_since(parent, fastspeech2_only)
+
+
+def test_a_step_cost_row_is_stale_only_when_its_own_config_or_the_code_changed():
+    # b80ee3e changed conf/mini/train_sniper.yaml (and no package file); ff325a8 is its
+    # parent; 00241bc changed test files only
+    config_change, parent = "b80ee3e", "ff325a8"
+    assert config_change in tables.changes_since(parent, "step_overhead.py:mini")
+    for row in ("paper", "jets"):
+        assert config_change not in tables.changes_since(parent, f"step_overhead.py:{row}")
+    assert config_change not in tables.changes_since(parent, "step_overhead.py")
+    # a package change reaches every row through the table's own check
+    assert CHANGE in tables.changes_since(BEFORE, "step_overhead.py")
