@@ -71,7 +71,7 @@ def test_a_change_to_the_gan_trainer_alone_stales_gan_results_not_fastspeech2_on
 
 def test_a_step_cost_row_is_stale_only_when_its_own_config_or_the_code_changed():
     # b80ee3e changed conf/mini/train_sniper.yaml (and no package file); ff325a8 is its
-    # parent; 00241bc changed test files only
+    # parent
     config_change, parent = "b80ee3e", "ff325a8"
     assert config_change in tables.changes_since(parent, "step_overhead.py:mini")
     for row in ("paper", "jets"):
