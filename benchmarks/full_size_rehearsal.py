@@ -35,7 +35,6 @@ import logging
 import multiprocessing
 import os
 import random
-import resource
 import subprocess
 import sys
 import time
@@ -252,7 +251,8 @@ def main(argv=None) -> None:
         usage = measured(base + ["--stage", "6", "--stop_stage", "6", "--train_args", shrink],
                          recipe, work / "fastspeech2.log")
         rate = training_rate(recipe / "exp/tts_train_sniper")
-        save("fastspeech2", {**usage, **rate, **full_training(rate, REPO / "conf/train_sniper.yaml"),
+        save("fastspeech2", {**usage, **rate,
+                             **full_training(rate, REPO / "conf/train_sniper.yaml"),
                              "paper_days_on_one_titan_v": PAPER_FASTSPEECH2_DAYS})
 
     everything = json.loads(args.out.read_text()) if args.out.is_file() else {}
