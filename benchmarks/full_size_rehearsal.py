@@ -35,6 +35,7 @@ import logging
 import multiprocessing
 import os
 import random
+import shutil
 import subprocess
 import sys
 import time
@@ -102,7 +103,7 @@ def make_corpus(out_dir: Path, n: int, seed: int) -> Dict:
     if out_dir.exists():
         sys.exit(f"error: {out_dir} exists but is not this corpus ({wanted}); remove it")
     partial = out_dir.with_name(out_dir.name + ".partial")
-    subprocess.run(["rm", "-rf", str(partial)], check=True)
+    shutil.rmtree(partial, ignore_errors=True)
     (partial / "wavs").mkdir(parents=True)
     texts = clip_texts(n, seed)
     start = time.perf_counter()
@@ -168,7 +169,6 @@ def training_rate(exp: Path) -> Dict:
     """Seconds per iteration and per validation pass, from ESPnet's reporter."""
     stats = torch.load(exp / "checkpoint.pth", map_location="cpu",
                        weights_only=False)["reporter"]["stats"][1]
-    config = yaml.safe_load((exp / "config.yaml").read_text())
     iterations = int(stats["train"]["total_count"])
     return {"iterations": iterations,
             "seconds_per_iteration": stats["train"]["time"].total_seconds() / iterations,
@@ -217,20 +217,19 @@ def main(argv=None) -> None:
     recipe = work / "sniper_tts1"
     if not (recipe / "run.sh").exists():
         copy_recipe(work)
-    base = ["./run.sh", "--db_root", str(corpus), "--aligner", "forward_sum",
-            "--nj", str(args.nj)]
+    run_sh = ["./run.sh", "--db_root", str(corpus), "--nj", str(args.nj)]
+    forward_sum = run_sh + ["--aligner", "forward_sum"]
     if args.aligner_steps:
-        base += ["--aligner_args", f"--steps {args.aligner_steps}"]
+        forward_sum += ["--aligner_args", f"--steps {args.aligner_steps}"]
     stages = result.setdefault("stages", {})
     for stage, name in STAGES.items():
         if str(stage) in stages:
             continue
         logging.info(f"stage {stage} ({name}) of {args.num_utts} utterances")
-        usage = measured(base + ["--stage", str(stage), "--stop_stage", str(stage)], recipe,
-                         work / f"stage{stage}.log")
-        save("stages", {**stages, str(stage): {"name": name, **usage,
-                                               "after": footprint(recipe)}})
-        stages = result["stages"]
+        usage = measured(forward_sum + ["--stage", str(stage), "--stop_stage", str(stage)],
+                         recipe, work / f"stage{stage}.log")
+        stages[str(stage)] = {"name": name, **usage, "after": footprint(recipe)}
+        save("stages", stages)
     if "aligner" not in result:
         report = json.loads((recipe / "exp/aligner_align_forward_sum/alignment_quality.json")
                             .read_text())
@@ -239,16 +238,16 @@ def main(argv=None) -> None:
     shrink = f"--max_epoch 1 --num_iters_per_epoch {args.train_iterations}"
     if "teacher" not in result:
         logging.info("the Tacotron2 teacher: statistics and %d iterations", args.train_iterations)
-        usage = measured(base[:3] + ["--aligner", "tacotron2", "--nj", str(args.nj),
-                                     "--stage", "3", "--stop_stage", "3", "--aligner_args",
-                                     f"{shrink} --num_att_plot 0"],
+        usage = measured(run_sh + ["--aligner", "tacotron2", "--stage", "3", "--stop_stage", "3",
+                                   "--aligner_args", f"{shrink} --num_att_plot 0"],
                          recipe, work / "teacher.log")
         rate = training_rate(recipe / "exp/teacher_train_tacotron2_teacher")
         save("teacher", {**usage, **rate, **full_training(
             rate, REPO / "conf/train_tacotron2_teacher.yaml")})
     if "fastspeech2" not in result:
         logging.info("the paper-size SNIPER FastSpeech2: %d iterations", args.train_iterations)
-        usage = measured(base + ["--stage", "6", "--stop_stage", "6", "--train_args", shrink],
+        usage = measured(forward_sum + ["--stage", "6", "--stop_stage", "6",
+                                        "--train_args", shrink],
                          recipe, work / "fastspeech2.log")
         rate = training_rate(recipe / "exp/tts_train_sniper")
         save("fastspeech2", {**usage, **rate,
