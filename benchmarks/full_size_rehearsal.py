@@ -67,6 +67,10 @@ WORDS_PER_SECOND = LJSPEECH["words_per_clip"] / LJSPEECH["mean_seconds"]
 ESPEAK_WPM = 145
 VOICE = "en-us"
 PAPER_FASTSPEECH2_DAYS = 4  # the paper: about 4 days on one Titan V for this config
+# the teacher's 5,000,000-bin batch does not fit this machine's 24 GB on the CPU (its
+# attention over about 110 LJSpeech-length utterances was killed): timed at an eighth of
+# it and scaled by 8, an upper bound (a step's fixed costs do not grow with the batch)
+TEACHER_BATCH_SHARE = 8
 STAGES = {1: "data", 2: "validation and tokens", 3: "forward-sum aligner",
           4: "durations, checked", 5: "statistics"}
 
@@ -175,6 +179,19 @@ def training_rate(exp: Path) -> Dict:
             "validation_seconds": stats["valid"]["time"].total_seconds()}
 
 
+def aligner_rate(stage_log: Path, steps: int, config_steps: int) -> Dict:
+    """The forward-sum aligner's training time (its own log line), per step and for the
+    config's number of steps."""
+    marker = "aligner trained in "
+    lines = [line for line in stage_log.read_text().splitlines() if marker in line]
+    if not lines:
+        raise RuntimeError(f"{stage_log}: no '{marker}' line: did the aligner train?")
+    seconds = float(lines[-1].split(marker)[1].split()[0])
+    return {"steps": steps, "training_seconds": seconds, "seconds_per_step": seconds / steps,
+            "config_steps": config_steps,
+            "config_training_hours": seconds / steps * config_steps / 3600}
+
+
 def full_training(rate: Dict, config: Path) -> Dict:
     """An epoch and the whole training of ``config`` at the measured rate."""
     conf = yaml.safe_load(config.read_text())
@@ -230,20 +247,30 @@ def main(argv=None) -> None:
                          recipe, work / f"stage{stage}.log")
         stages[str(stage)] = {"name": name, **usage, "after": footprint(recipe)}
         save("stages", stages)
+    config_steps = yaml.safe_load((REPO / "conf/align_forward_sum.yaml").read_text())["steps"]
     if "aligner" not in result:
         report = json.loads((recipe / "exp/aligner_align_forward_sum/alignment_quality.json")
                             .read_text())
         save("aligner", {s: v.get("word_onset_error", {}) for s, v in report["sets"].items()})
+    if "aligner_training" not in result:
+        save("aligner_training", aligner_rate(work / "stage3.log",
+                                              args.aligner_steps or config_steps, config_steps))
 
     shrink = f"--max_epoch 1 --num_iters_per_epoch {args.train_iterations}"
     if "teacher" not in result:
         logging.info("the Tacotron2 teacher: statistics and %d iterations", args.train_iterations)
+        teacher_config = REPO / "conf/train_tacotron2_teacher.yaml"
+        bins = yaml.safe_load(teacher_config.read_text())["batch_bins"] // TEACHER_BATCH_SHARE
         usage = measured(run_sh + ["--aligner", "tacotron2", "--stage", "3", "--stop_stage", "3",
-                                   "--aligner_args", f"{shrink} --num_att_plot 0"],
+                                   "--aligner_args",
+                                   f"{shrink} --num_att_plot 0 --batch_bins {bins}"],
                          recipe, work / "teacher.log")
         rate = training_rate(recipe / "exp/teacher_train_tacotron2_teacher")
-        save("teacher", {**usage, **rate, **full_training(
-            rate, REPO / "conf/train_tacotron2_teacher.yaml")})
+        timed = dict(rate, batch_bins=bins)
+        rate["seconds_per_iteration"] *= TEACHER_BATCH_SHARE
+        save("teacher", {**usage, **rate, "timed_at": timed,
+                         "batch_share_scaled": TEACHER_BATCH_SHARE,
+                         **full_training(rate, teacher_config)})
     if "fastspeech2" not in result:
         logging.info("the paper-size SNIPER FastSpeech2: %d iterations", args.train_iterations)
         usage = measured(forward_sum + ["--stage", "6", "--stop_stage", "6",
@@ -258,8 +285,7 @@ def main(argv=None) -> None:
     everything.update(provenance("full_size_rehearsal.py"))
     everything.setdefault("sizes", {})[str(args.num_utts)] = {
         **result, "nj": args.nj, "train_iterations": args.train_iterations,
-        "aligner_steps": args.aligner_steps or yaml.safe_load(
-            (REPO / "conf/align_forward_sum.yaml").read_text())["steps"],
+        "aligner_steps": args.aligner_steps or config_steps,
         "ljspeech": LJSPEECH, "measured": provenance("full_size_rehearsal.py")}
     atomic_write_text(args.out, json.dumps(everything, indent=1) + "\n")
     logging.info(f"wrote {args.out}")

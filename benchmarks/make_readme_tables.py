@@ -227,6 +227,14 @@ def step_overhead_table(data: dict) -> list:
     ]
 
 
+def _rehearsal_scaled_seconds(run: dict, stage: str) -> float:
+    """A stage's CPU seconds, or for the aligner's stage its wall seconds less its training
+    (a fixed number of steps, not a function of the corpus)."""
+    if stage == "3" and run.get("aligner_training"):
+        return run["stages"][stage]["seconds"] - run["aligner_training"]["training_seconds"]
+    return run["stages"][stage]["cpu_seconds"]
+
+
 def full_size_rehearsal_table(data: dict) -> list:
     sizes = sorted(data["sizes"].items(), key=lambda kv: int(kv[0]))
     runs = dict(data, run_commits=[r["measured"]["commit"] for _, r in sizes])
@@ -262,24 +270,26 @@ def full_size_rehearsal_table(data: dict) -> list:
         growth = ""
         if len(sizes) > 1 and all(stage in r["stages"] for _, r in (sizes[0], sizes[-1])):
             (n0, r0), (n1, r1) = sizes[0], sizes[-1]
-            ratio = (r1["stages"][stage]["cpu_seconds"] / r0["stages"][stage]["cpu_seconds"]
+            ratio = (_rehearsal_scaled_seconds(r1, stage) / _rehearsal_scaled_seconds(r0, stage)
                      / (int(n1) / int(n0)))
             growth = f" {ratio:.2f} |"
         name = sizes[-1][1]["stages"][stage]["name"]
         lines.append(f"| {stage} {name} | " + " | ".join(cells) + " |" + growth)
     if len(sizes) > 1:
         lines += ["", "Growth / linear: the largest corpus's CPU time over the smallest's, "
-                  "divided by the ratio of their sizes (1: linear in the corpus; a stage "
-                  "with a fixed part, such as the aligner's fixed number of steps, grows "
-                  "less)."]
-    lines += ["", "| corpus | forward-sum aligner (stage 3) | word boundaries off, train "
-              "(frames) | dev | equal shares per token |", "|---:|---:|---:|---:|---:|"]
+                  "divided by the ratio of their sizes (1: linear in the corpus); for stage 3, "
+                  "its wall time less the aligner's training, whose number of steps does not "
+                  "depend on the corpus."]
+    lines += ["", "| corpus | aligner steps (config's) | training s / step | the config's "
+              "steps would take | word boundaries off, train (frames) | dev | equal shares "
+              "per token |", "|---:|---:|---:|---:|---:|---:|---:|"]
     for n, r in sizes:
-        onset = r.get("aligner", {})
+        onset, fit = r.get("aligner", {}), r.get("aligner_training")
         train, dev = onset.get("train", {}), onset.get("dev", {})
-        if not train.get("utterances_compared"):
+        if not train.get("utterances_compared") or not fit:
             continue
-        lines.append(f"| {int(n):,} | {r['stages']['3']['seconds'] / 60:.1f} min | "
+        lines.append(f"| {int(n):,} | {fit['steps']} ({fit['config_steps']}) | "
+                     f"{fit['seconds_per_step']:.2f} | {fit['config_training_hours']:.1f} h | "
                      f"{train['boundary_mean_frames']:.2f} | "
                      f"{dev.get('boundary_mean_frames', float('nan')):.2f} | "
                      f"{train['naive_mean_frames']:.2f} |")
@@ -295,6 +305,13 @@ def full_size_rehearsal_table(data: dict) -> list:
                 f"{t['validation_seconds']:.0f} | {t['epoch_hours']:.2f} h "
                 f"({t['num_iters_per_epoch']} iterations, accum_grad {t['accum_grad']}) | "
                 f"{t['training_days']:.0f} days ({t['max_epoch']} epochs) |")
+    teacher = sizes[-1][1].get("teacher")
+    if teacher and teacher.get("batch_share_scaled"):
+        lines += ["", f"The teacher was timed at 1/{teacher['batch_share_scaled']} of its "
+                  f"config's batch_bins ({teacher['timed_at']['batch_bins']:,}: the whole "
+                  f"batch does not fit this machine's memory on the CPU, "
+                  f"{teacher['timed_at']['seconds_per_iteration']:.1f} s / iteration) and "
+                  f"scaled by {teacher['batch_share_scaled']}: an upper bound."]
     paper = sizes[-1][1].get("fastspeech2", {}).get("paper_days_on_one_titan_v")
     if paper:
         lines += ["", f"The paper trained the FastSpeech2 config in about {paper} days on "
