@@ -79,3 +79,33 @@ def test_a_step_cost_row_is_stale_only_when_its_own_config_or_the_code_changed()
     assert config_change not in tables.changes_since(parent, "step_overhead.py")
     # a package change reaches every row through the table's own check
     assert CHANGE in tables.changes_since(BEFORE, "step_overhead.py")
+
+
+def _rehearsal_size(n: int, stage3_wall: float, training: float, stage5_cpu: float) -> dict:
+    def stage(name, seconds, cpu):
+        return {"name": name, "seconds": seconds, "cpu_seconds": cpu, "peak_rss_bytes": 1e9,
+                "after": {"data": {"files": 1, "bytes": 1}}}
+    return {"stages": {"3": stage("forward-sum aligner", stage3_wall, 2 * stage3_wall),
+                       "5": stage("statistics", stage5_cpu, stage5_cpu)},
+            "aligner_training": {"training_seconds": training, "steps": 2000,
+                                 "seconds_per_step": training / 2000, "config_steps": 2000,
+                                 "config_training_hours": training / 3600},
+            "corpus": {"hours": n / 550, "mean_seconds": 6.6, "min_seconds": 1.1,
+                       "max_seconds": 10.1},
+            "ljspeech": {"utterances": 13100, "hours": 23.9, "mean_seconds": 6.57,
+                         "min_seconds": 1.11, "max_seconds": 10.1},
+            "nj": 2, "measured": {"date": "2026-12-06", "commit": AFTER}}
+
+
+def test_the_rehearsal_growth_leaves_out_the_aligners_fixed_training():
+    """A stage linear in the corpus reads 1.00, the aligner's stage too when only its
+    training (a fixed number of steps) did not grow; a stage that grew 10x faster reads 10."""
+    machine = {"device": "cpu", "cpus": 2}
+    data = {"date": "2026-12-06", "commit": AFTER, "machine": machine,
+            "versions": {"torch": "2.9.1", "espnet": "202511"},
+            "sizes": {"1310": _rehearsal_size(1310, 100 + 900, 900, 60),
+                      "13100": _rehearsal_size(13100, 1000 + 900, 900, 6000)}}
+    rows = {line.split("|")[1].strip(): line.rstrip(" |").rsplit("|", 1)[1].strip()
+            for line in tables.full_size_rehearsal_table(data) if line.startswith("| 3 ")
+            or line.startswith("| 5 ")}
+    assert rows == {"3 forward-sum aligner": "1.00", "5 statistics": "10.00"}

@@ -259,10 +259,10 @@ def test_tacotron2_teacher_trained_and_from_its_packed_zip_give_the_same_duratio
     assert done.returncode == 0
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
     base = ["./run.sh", "--mini", "true", "--mini_num_utts", "24", "--stage", "3",
-            "--stop_stage", "4", "--aligner", "tacotron2", "--teacher_config", "teacher.yaml",
+            "--stop_stage", "4", "--teacher_config", "teacher.yaml",
             "--allow_poor_durations", "true", "--nj", "1"]
-    trained = subprocess.run(base, cwd=work, capture_output=True, text=True, env=env,
-                             timeout=900)
+    trained = subprocess.run(base + ["--aligner", "tacotron2"], cwd=work, capture_output=True,
+                             text=True, env=env, timeout=900)
     assert trained.returncode == 0, trained.stderr[-4000:]
     assert "stage 3: aligner: statistics, then Tacotron2 teacher training" in trained.stderr
     teacher = work / "exp" / "teacher_teacher"
@@ -272,6 +272,7 @@ def test_tacotron2_teacher_trained_and_from_its_packed_zip_give_the_same_duratio
                     "--train_config", teacher / "config.yaml", "--model_file",
                     teacher / "teacher.pth", "--outpath", packed], cwd=work, check=True,
                    capture_output=True, env=env)
+    # no --aligner: a teacher model tag makes the teacher the default
     fetched = subprocess.run(base + ["--teacher_model_tag", str(packed)], cwd=work,
                              capture_output=True, text=True, env=env, timeout=900)
     assert fetched.returncode == 0, fetched.stderr[-4000:]
@@ -304,11 +305,11 @@ def test_paper_size_configs_run_every_stage_without_mini(recipe_run, aligner, tm
     assert done.returncode == 0
     full = recipe_copy(tmp_path)
     cmd = ["./run.sh", "--db_root", str(work / "downloads" / "LJSpeech-mini"),
-           "--aligner", aligner, "--aligner_args", FULL_SIZE_ARGS[aligner],
+           "--aligner_args", FULL_SIZE_ARGS[aligner],
            "--train_args", FULL_SIZE_TRAIN_ARGS, "--nj", "1", "--inference_nj", "1",
            "--mos", "none", "--asr", "none"]
     if aligner == "tacotron2":  # two updates of a teacher cannot place words
-        cmd += ["--allow_poor_durations", "true"]
+        cmd += ["--aligner", "tacotron2", "--allow_poor_durations", "true"]
     run = subprocess.run(cmd, cwd=full, capture_output=True, text=True, timeout=900,
                          env=dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO)))
     assert run.returncode == 0, run.stderr[-4000:]
@@ -318,7 +319,8 @@ def test_paper_size_configs_run_every_stage_without_mini(recipe_run, aligner, tm
     if aligner == "tacotron2":
         teacher = yaml.safe_load((aligner_dir / "config.yaml").read_text())
         assert teacher["tts_conf"]["embed_dim"] == 512 and teacher["num_iters_per_epoch"] == 2
-    else:
+    else:  # the default without --mini too
+        assert "stage 3: aligner: forward-sum aligner trained" in run.stderr
         assert "aligner step 2/2" in run.stderr
     assert (aligner_dir / "align_train" / "durations").is_file()
     exp = full / "exp" / "tts_train_sniper"  # the paper config's name, no _mini

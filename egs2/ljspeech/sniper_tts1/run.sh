@@ -70,8 +70,9 @@ n_mels=80
 f0min=80
 f0max=400
 # durations
-aligner=                 # forward_sum: an aligner trained on the corpus (default with
-                         # --mini true); tacotron2: a teacher (the paper's; the default)
+aligner=                 # forward_sum: an aligner trained on the corpus (the default);
+                         # tacotron2: a Tacotron2 teacher, the paper's (the default with
+                         # --teacher_model_tag); README.md says why
 aligner_config=conf/align_forward_sum.yaml
 teacher_config=conf/train_tacotron2_teacher.yaml
 aligner_args=            # options for the aligner's training: the Tacotron2 teacher's
@@ -138,8 +139,8 @@ if [ "${mini}" = true ]; then
 fi
 : "${db_root:=downloads/LJSpeech-1.1}"
 if [ -z "${aligner}" ]; then
-    aligner=tacotron2
-    if [ "${mini}" = true ] && [ -z "${teacher_model_tag}" ]; then aligner=forward_sum; fi
+    aligner=forward_sum
+    if [ -n "${teacher_model_tag}" ]; then aligner=tacotron2; fi
 fi
 [ -n "${tag}" ] || tag=tts_$(basename "${train_config}" .yaml)$([ "${mini}" = true ] && echo _mini || true)
 [ -f "${train_config}" ] || die "--train_config ${train_config} does not exist"
