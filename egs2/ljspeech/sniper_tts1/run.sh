@@ -292,9 +292,7 @@ if stage_on 4 && [ "${tts_task}" = gan_tts ]; then
 elif stage_on 4; then
     log "stage 4: alignment: ${aligner} durations, checked -> data/*/durations"
     if [ "${aligner}" = tacotron2 ]; then
-        for dset in train dev eval; do
-            teacher_align_set "data/${dset}" "${aligner_dir}/align_${dset}"
-        done
+        teacher_align_sets "${aligner_dir}" train dev eval
     fi
     truth_args=()
     # the mini corpus knows where espeak-ng started each word: measure the durations on it

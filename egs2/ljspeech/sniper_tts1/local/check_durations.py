@@ -57,7 +57,7 @@ def main(argv=None) -> None:
         dur_file = align_dir / "durations"
         if not dur_file.is_file():
             sys.exit(f"error: {dur_file} is missing: the alignment of {data_dir} "
-                     f"failed (see {align_dir}/logdir)")
+                     f"failed (see the logs under {align_dir.parent})")
         durations = {u: list(map(int, v.split())) for u, v in read_table(dur_file).items()}
         focus = {u: float(v) for u, v in read_table(align_dir / "focus_rates").items()}
         wavs = read_table(data_dir / "wav.scp")

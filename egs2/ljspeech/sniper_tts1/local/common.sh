@@ -183,17 +183,29 @@ run_jobs() {
 # GPUs of one decoding job: one with --gpu_inference true.
 _job_ngpu() { if [ "${gpu_inference}" = true ]; then echo 1; else echo 0; fi; }
 
-# teacher_align_set DATA_DIR OUT_DIR: the Tacotron2 teacher's durations over inference_nj jobs,
-# merged into OUT_DIR/{durations,focus_rates}.
-teacher_align_set() {
-    local data=$1 out=$2
-    local logdir=${out}/logdir
-    rm -rf "${out}"
-    run_jobs align "${data}" "${logdir}" env OMP_NUM_THREADS=1 python local/teacher_align.py \
+# teacher_align_sets ALIGNER_DIR SET...: the Tacotron2 teacher's durations of data/SET for
+# every SET, in ALIGNER_DIR/align_SET/{durations,focus_rates}. The sets go through
+# inference_nj jobs together, so that each job loads the teacher once.
+teacher_align_sets() {
+    local out=$1; shift
+    local all=${out}/align_all dset f
+    rm -rf "${all}" && mkdir -p "${all}/data"
+    for dset in "$@"; do rm -rf "${out}/align_${dset}" "${out}/align_${dset}.tmp"; done
+    for f in text wav.scp; do
+        for dset in "$@"; do cat "data/${dset}/${f}"; done > "${all}/data/${f}"
+    done
+    run_jobs align "${all}/data" "${all}/logdir" env OMP_NUM_THREADS=1 python local/teacher_align.py \
         --train_config "$(teacher_file config)" --model_file "$(teacher_file model)" \
-        --data_dir "${data}" --ngpu "$(_job_ngpu)" --method "${teacher_durations}"
-    sort "${logdir}"/output.*/durations > "${out}/durations"
-    sort "${logdir}"/output.*/focus_rates > "${out}/focus_rates"
+        --data_dir "${all}/data" --ngpu "$(_job_ngpu)" --method "${teacher_durations}"
+    for dset in "$@"; do
+        mkdir -p "${out}/align_${dset}.tmp"
+        for f in durations focus_rates; do
+            LC_ALL=C sort "${all}"/logdir/output.*/"${f}" \
+                | awk 'NR == FNR { keep[$1]; next } $1 in keep' "data/${dset}/text" - \
+                > "${out}/align_${dset}.tmp/${f}"
+        done
+        mv "${out}/align_${dset}.tmp" "${out}/align_${dset}"
+    done
 }
 
 # decode_sets DATA_DIR OUT_DIR ARGS...: espnet2.bin.tts_inference over inference_nj jobs, the

@@ -5,9 +5,11 @@ and how to use it with stock ESPnet."""
 
 import argparse
 import json
+import re
 import sys
 from datetime import date
 from pathlib import Path
+from typing import Dict
 
 import torch
 import yaml
@@ -15,32 +17,24 @@ import yaml
 import espnet
 import espnet_sniper
 from espnet_sniper.trainer_mixin import requested_sniper_conf
-from espnet_sniper.masks import ranking_for, real_sparsity
-from espnet_sniper.state import STATE_FILE, SniperState
-from espnet_sniper.weight_norm import direction_slices
-
-GAN_MODELS = ("jets", "vits")  # text-to-waveform models of ESPnet's GAN task
-
-
-def kept_slices(train_config: Path, conf: dict) -> dict:
-    """The weight-normalized tensors of the model (see espnet_sniper.weight_norm), from
-    the model ESPnet builds from its config."""
-    if conf["tts"] not in GAN_MODELS:
-        return {}  # ESPnet's acoustic models have no weight-normalized layers
-    from espnet2.tasks.gan_tts import GANTTSTask
-
-    model, _ = GANTTSTask.build_model_from_file(train_config, None, "cpu")
-    return direction_slices(model)
-
-
-from kaldi_dir import write_text  # noqa: E402
+from kaldi_dir import write_text
 
 # stage 8's tables, from the evaluation tools' folder
 sys.path.insert(0, str(Path(__file__).resolve().parent / "evaluation"))
 from score import results_table  # noqa: E402
 
+GAN_MODELS = ("jets", "vits")  # text-to-waveform models of ESPnet's GAN task
 
-def sniper_section(exp_dir: Path, train_config: Path, conf: dict) -> list:
+
+def logged_real_sparsity(train_log: Path) -> Dict[int, float]:
+    """Epoch -> the real sparsity % the trainer reported for it (the cap and the kept
+    slices make it lower than the nominal one); a resumed run's last report of an epoch."""
+    found = re.findall(r"(\d+)epoch results: \[train\] [^\n]*?sniper_sparsity_real=([-+.e\d]+)",
+                       train_log.read_text(errors="replace") if train_log.is_file() else "")
+    return {int(epoch): float(value) for epoch, value in found}
+
+
+def sniper_section(exp_dir: Path, conf: dict) -> list:
     config = requested_sniper_conf(argparse.Namespace(**conf))
     if config is None or not config.ever_sparse:
         return ["Trained dense (no SNIPER schedule): a baseline.", ""]
@@ -63,13 +57,12 @@ def sniper_section(exp_dir: Path, train_config: Path, conf: dict) -> list:
         "| from epoch | nominal sparsity % | real sparsity % |",
         "|---:|---:|---:|",
     ]
-    state_path = exp_dir / "sniper" / STATE_FILE
-    ranking = ranking_for(SniperState.load(state_path).scores, config,
-                          kept_slices(train_config, conf)) if state_path.is_file() else None
+    real = logged_real_sparsity(exp_dir / "train.log")
     for completed, sparsity in sorted(config.schedule.points.items()):
-        real = (real_sparsity(ranking.masks(sparsity, config.max_param_sparsity))
-                if ranking is not None and sparsity else 0.0)
-        lines.append(f"| {completed + 1} | {sparsity:g} | {real:.2f} |")
+        epoch = completed + 1
+        measured = ("0.00" if not sparsity else f"{real[epoch]:.2f}" if epoch in real
+                    else "not reached")
+        lines.append(f"| {epoch} | {sparsity:g} | {measured} |")
     return lines + [""]
 
 
@@ -108,7 +101,7 @@ def main(argv=None) -> None:
         "",
         "## Training",
         "",
-        *sniper_section(args.exp_dir, args.train_config, conf),
+        *sniper_section(args.exp_dir, conf),
         f"ESPnet {espnet.__version__}, espnet_sniper {espnet_sniper.__version__}, "
         f"{conf.get('max_epoch')} epochs, model file {args.inference_model}.",
         "",
