@@ -376,6 +376,52 @@ def test_tacotron2_trains_with_sniper(runs):
         assert torch.count_nonzero(epoch1[name][~m]) == 0
 
 
+def test_teacher_forced_batches_give_text2speechs_attention(runs, tiny_data):
+    """The recipe's teacher alignment (local/teacher_align.py) decodes batches with the
+    forward pass ESPnet's Tacotron2 trains with. Alone, an utterance gets the attention of
+    ESPnet's Text2Speech(use_teacher_forcing=True) to the bit, prenet dropout and all; in a
+    batch (dropout off: it draws other numbers for other shapes), the longest transcript
+    gets it to rounding but at its last frames (the front end pads a batch with zeros),
+    and every utterance its own frames by its own tokens."""
+    sys.path.insert(0, str(REPO / "egs2" / "ljspeech" / "sniper_tts1" / "local"))
+    import soundfile
+    import teacher_align
+    from espnet2.bin.tts_inference import Text2Speech
+    from espnet2.torch_utils.set_all_random_seed import set_all_random_seed
+
+    out = runs["tacotron2"].output_dir
+    tts = Text2Speech(train_config=out / "config.yaml", model_file=out / "2epoch.pth",
+                      use_teacher_forcing=True)
+    texts = dict(line.split(maxsplit=1)
+                 for line in (tiny_data["train"] / "text").read_text().splitlines())
+    speech = {uid: soundfile.read(line.split()[1], dtype="float32")[0]
+              for uid, line in zip(texts, (tiny_data["train"] / "wav.scp").read_text()
+                                   .splitlines())}
+
+    def alone(uid):
+        set_all_random_seed(tts.seed)
+        with torch.no_grad():
+            return tts(texts[uid], speech=torch.from_numpy(speech[uid]))["att_w"]
+
+    def batched(uids):
+        set_all_random_seed(tts.seed)
+        with torch.no_grad():
+            return teacher_align.teacher_forced_attention(
+                tts, [texts[u] for u in uids], [speech[u] for u in uids])
+
+    for uid in list(texts)[:2]:
+        assert torch.equal(batched([uid])[0], alone(uid))
+    tts.model.tts.dec.prenet.dropout_rate = 0.0
+    longest_first = sorted(texts, key=lambda u: -len(texts[u]))[:4]
+    together = batched(longest_first)
+    first = alone(longest_first[0])
+    assert together[0].shape == first.shape
+    assert torch.allclose(together[0][:-4], first[:-4], atol=1e-5)
+    for uid, attention in zip(longest_first, together):
+        assert attention.shape == alone(uid).shape  # frames x (tokens + <sos/eos>)
+        assert torch.allclose(attention.sum(-1), torch.ones(len(attention)), atol=1e-5)
+
+
 def test_bad_sniper_conf_stops_before_any_work(runs, tiny_data):
     # a model it cannot prune: through the CLI, a message and no traceback
     run = runs["nothing_prunable"]

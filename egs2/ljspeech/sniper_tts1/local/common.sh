@@ -42,10 +42,12 @@ parse_options() {
 
 stage_on() { [ "${stage}" -le "$1" ] && [ "${stop_stage}" -ge "$1" ]; }
 
-# split_keys SCP OUT_PREFIX N: the keys of SCP in N files OUT_PREFIX.{1..N}.
+# split_keys SCP OUT_PREFIX N [BLOCK]: the keys of SCP in N files OUT_PREFIX.{1..N}, dealt
+# out in blocks of BLOCK (1) consecutive keys.
 split_keys() {
-    local scp=$1 prefix=$2 n=$3
-    awk -v n="${n}" -v p="${prefix}" '{ print $1 " " $1 > (p "." ((NR - 1) % n + 1)) }' "${scp}"
+    local scp=$1 prefix=$2 n=$3 block=${4:-1}
+    awk -v n="${n}" -v b="${block}" -v p="${prefix}" \
+        '{ print $1 " " $1 > (p "." (int((NR - 1) / b) % n + 1)) }' "${scp}"
 }
 
 # _data_args SET PREFIX WITH_DURATIONS [PROSODY_DIR [FEATS_DIR]]: ESPnet's
@@ -163,14 +165,15 @@ run_training() {
         >> "${console}" 2>&1 || die "training failed: see ${console}"
 }
 
-# run_jobs WHAT DATA_DIR LOGDIR COMMAND...: COMMAND on inference_nj slices of DATA_DIR's utterances
-# in parallel, each given --key_file LOGDIR/keys.N --output_dir LOGDIR/output.N and
-# logging to LOGDIR/WHAT.N.log; stops the run if any fails.
+# run_jobs WHAT DATA_DIR LOGDIR BLOCK COMMAND...: COMMAND on inference_nj slices of DATA_DIR's
+# utterances (blocks of BLOCK consecutive ones kept whole) in parallel, each given
+# --key_file LOGDIR/keys.N --output_dir LOGDIR/output.N and logging to LOGDIR/WHAT.N.log;
+# stops the run if any fails.
 run_jobs() {
-    local what=$1 data=$2 logdir=$3; shift 3
+    local what=$1 data=$2 logdir=$3 block=$4; shift 4
     local pids=() n
     rm -rf "${logdir}" && mkdir -p "${logdir}"
-    split_keys "${data}/text" "${logdir}/keys" "${inference_nj}"
+    split_keys "${data}/text" "${logdir}/keys" "${inference_nj}" "${block}"
     for n in $(seq "${inference_nj}"); do
         [ -s "${logdir}/keys.${n}" ] || continue
         "$@" --key_file "${logdir}/keys.${n}" --output_dir "${logdir}/output.${n}" \
@@ -185,18 +188,23 @@ _job_ngpu() { if [ "${gpu_inference}" = true ]; then echo 1; else echo 0; fi; }
 
 # teacher_align_sets ALIGNER_DIR SET...: the Tacotron2 teacher's durations of data/SET for
 # every SET, in ALIGNER_DIR/align_SET/{durations,focus_rates}. The sets go through
-# inference_nj jobs together, so that each job loads the teacher once.
+# inference_nj jobs together, so that each job loads the teacher once, in batches of
+# utterances of about the same length; a batch goes to one job whole, so that the
+# durations do not depend on the number of jobs.
 teacher_align_sets() {
     local out=$1; shift
-    local all=${out}/align_all dset f
+    local all=${out}/align_all dset f batch=16
     rm -rf "${all}" && mkdir -p "${all}/data"
     for dset in "$@"; do rm -rf "${out}/align_${dset}" "${out}/align_${dset}.tmp"; done
-    for f in text wav.scp; do
-        for dset in "$@"; do cat "data/${dset}/${f}"; done > "${all}/data/${f}"
-    done
-    run_jobs align "${all}/data" "${all}/logdir" env OMP_NUM_THREADS=1 python local/teacher_align.py \
-        --train_config "$(teacher_file config)" --model_file "$(teacher_file model)" \
-        --data_dir "${all}/data" --ngpu "$(_job_ngpu)" --method "${teacher_durations}"
+    for dset in "$@"; do cat "data/${dset}/wav.scp"; done > "${all}/data/wav.scp"
+    # longest transcripts first
+    for dset in "$@"; do cat "data/${dset}/text"; done \
+        | awk '{ print length($0) " " $0 }' | LC_ALL=C sort -s -k1,1nr | cut -d' ' -f2- \
+        > "${all}/data/text"
+    run_jobs align "${all}/data" "${all}/logdir" "${batch}" env OMP_NUM_THREADS=1 \
+        python local/teacher_align.py --train_config "$(teacher_file config)" \
+        --model_file "$(teacher_file model)" --data_dir "${all}/data" --ngpu "$(_job_ngpu)" \
+        --method "${teacher_durations}" --batch_size "${batch}"
     for dset in "$@"; do
         mkdir -p "${out}/align_${dset}.tmp"
         for f in durations focus_rates; do
@@ -214,7 +222,7 @@ decode_sets() {
     local data=$1 out=$2; shift 2
     local logdir=${out}/logdir
     rm -rf "${out}"
-    run_jobs decode "${data}" "${logdir}" python -m espnet2.bin.tts_inference \
+    run_jobs decode "${data}" "${logdir}" 1 python -m espnet2.bin.tts_inference \
         --ngpu "$(_job_ngpu)" --data_path_and_name_and_type "${data}/text,text,text" "$@"
     mkdir -p "${out}/wav"
     mv "${logdir}"/output.*/wav/*.wav "${out}/wav/"
