@@ -256,12 +256,13 @@ def test_the_recipes_pages_open_in_a_browser(recipe_run, tmp_path):
         driver.quit()
 
 
-def test_tacotron2_teacher_is_gated_and_its_packed_zip_gives_the_same_durations(recipe_run):
+def test_tacotron2_teacher_is_gated_and_its_packed_zip_gives_the_same_durations(recipe_run,
+                                                                              monkeypatch):
     """A one-epoch Tacotron2 teacher attends nowhere in particular: its teacher-forced
     durations put words ~100 frames off (equal shares: ~11). Stage 4 must stop, naming the
     way out, and leave the forward-sum durations FastSpeech2 trained on untouched. The same
     teacher packed and named by --teacher_model_tag, as one from the zoo, gives the same
-    durations, which --allow_poor_durations lets through."""
+    durations in two jobs as in one, which --allow_poor_durations lets through."""
     work, done = recipe_run
     assert done.returncode == 0
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
@@ -282,19 +283,46 @@ def test_tacotron2_teacher_is_gated_and_its_packed_zip_gives_the_same_durations(
     for d in before:
         assert ([line.split()[0] for line in durations[d].splitlines()]
                 == sorted(line.split()[0] for line in before[d].decode().splitlines()))
+    # the batched teacher forcing, at one utterance: Text2Speech's attention, to the bit, with
+    # the recipe's front end and normalization
+    import soundfile
+    import torch
+    from espnet2.bin.tts_inference import Text2Speech
+    from espnet2.torch_utils.set_all_random_seed import set_all_random_seed
+
+    monkeypatch.syspath_prepend(str(RECIPE / "local"))
+    monkeypatch.chdir(work)  # the teacher's config names its files from the recipe
+    import teacher_align
+
+    tts = Text2Speech(train_config="exp/teacher_teacher/config.yaml",
+                      model_file="exp/teacher_teacher/teacher.pth", use_teacher_forcing=True)
+    assert tts.model.normalize is not None
+    uid, text = (work / "data" / "eval" / "text").read_text().splitlines()[0].split(maxsplit=1)
+    wav = dict(line.split() for line in (work / "data" / "eval" / "wav.scp").read_text()
+               .splitlines())[uid]
+    speech = soundfile.read(wav, dtype="float32")[0]
+    set_all_random_seed(tts.seed)
+    with torch.no_grad():
+        [ours] = teacher_align.teacher_forced_attention(tts, [text], [speech])
+    set_all_random_seed(tts.seed)
+    with torch.no_grad():
+        assert torch.equal(ours, tts(text, speech=torch.from_numpy(speech))["att_w"])
     packed = work / "teacher_pack.zip"
     subprocess.run([str(REPO / ".venv/bin/python"), "-m", "espnet2.bin.pack", "tts",
                     "--train_config", teacher / "config.yaml", "--model_file",
                     teacher / "teacher.pth", "--outpath", packed], cwd=work, check=True,
                    capture_output=True, env=env)
-    # no --aligner: a teacher model tag makes the teacher the default
-    fetched = subprocess.run(base + ["--teacher_model_tag", str(packed),
+    # no --aligner: a teacher model tag makes the teacher the default; two alignment jobs
+    # take the same batches as one did
+    fetched = subprocess.run(base + ["--teacher_model_tag", str(packed), "--inference_nj", "2",
                                      "--allow_poor_durations", "true"],
                              cwd=work, capture_output=True, text=True, env=env, timeout=900)
     assert fetched.returncode == 0, fetched.stderr[-4000:]
     assert "from the ESPnet model zoo" in fetched.stderr
     from_zip = work / "exp" / "teacher_pretrained_teacher_pack"
     assert (from_zip / "pretrained.env").is_file()
+    assert sorted(p.name for p in (from_zip / "align_all" / "logdir").glob("align.*.log")) \
+        == ["align.1.log", "align.2.log"]
     assert {d: (from_zip / f"align_{d}" / "durations").read_text() for d in before} == durations
     assert (work / "data" / "train" / "durations").read_text() == durations["train"]
     missing = subprocess.run(base + ["--teacher_model_tag", "no_such.zip"], cwd=work,
