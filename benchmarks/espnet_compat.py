@@ -16,7 +16,7 @@ compare dense runs with stock ESPnet's bit for bit.
     python benchmarks/espnet_compat.py --releases 202412:2.5.1 202511:2.9.1:3.12
     python benchmarks/espnet_compat.py --releases '202402+scipy<1.13' \
         202412+TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1
-    python benchmarks/espnet_compat.py --releases 202511 --tests test/test_config.py
+    python benchmarks/espnet_compat.py --releases 202511 --tests test/unit/test_config.py
 
 A combination is ``RELEASE[:TORCH[:PYTHON]][+REQUIREMENT...][+VARIABLE=VALUE...]`` (torch
 2.9.1, the tested environment's, and Python 3.11 by default; ``+REQUIREMENT`` adds one to
@@ -83,13 +83,13 @@ RELEASES = ["202310", "202402", "202402+scipy<1.13", "202412",
             "202506:2.9.1:3.12", "202511:2.9.1:3.12", "202511:2.9.1:3.13", "202412:2.5.1",
             "202511:2.11.0"]
 TESTS = [
-    "test/test_config.py",
-    "test/test_masks.py",
-    "test/test_state.py",
-    "test/test_optimizer_step.py",
-    "test/test_gan_optimizer_step.py",
-    "test/test_training_cli.py",
-    "test/test_gan_training_cli.py",
+    "test/unit/test_config.py",
+    "test/unit/test_masks.py",
+    "test/unit/test_state.py",
+    "test/unit/test_optimizer_step.py",
+    "test/unit/test_gan_optimizer_step.py",
+    "test/cli/test_training_cli.py",
+    "test/cli/test_gan_training_cli.py",
 ]
 # what the table names besides espnet and torch
 KEY_PACKAGES = ["torchaudio", "numpy", "scipy", "librosa", "numba", "typeguard", "setuptools",

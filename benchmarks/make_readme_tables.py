@@ -55,7 +55,7 @@ MEASURES = {
     "mutation_score.py": [
         *(f"espnet_sniper/{m}" for m in ("masks.py", "schedule.py", "config.py",
                                          "controller.py", "snip.py", "state.py")),
-        *(f"test/test_{t}.py" for t in ("masks", "allocation", "schedule", "config",
+        *(f"test/unit/test_{t}.py" for t in ("masks", "allocation", "schedule", "config",
                                         "shipped_configs", "snip", "state", "optimizer_step",
                                         "gan_optimizer_step")),
         "test/conftest.py"],

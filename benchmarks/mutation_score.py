@@ -52,15 +52,15 @@ MODULES = ("masks.py", "schedule.py", "config.py", "controller.py", "snip.py", "
 # In-process and a few seconds in all (test_distributed.py starts gloo processes; the CLI
 # and recipe tests train in subprocesses: none of them is here).
 FAST_TESTS = (
-    "test/test_masks.py",
-    "test/test_allocation.py",
-    "test/test_schedule.py",
-    "test/test_config.py",
-    "test/test_shipped_configs.py",
-    "test/test_snip.py",
-    "test/test_state.py",
-    "test/test_optimizer_step.py",
-    "test/test_gan_optimizer_step.py",
+    "test/unit/test_masks.py",
+    "test/unit/test_allocation.py",
+    "test/unit/test_schedule.py",
+    "test/unit/test_config.py",
+    "test/unit/test_shipped_configs.py",
+    "test/unit/test_snip.py",
+    "test/unit/test_state.py",
+    "test/unit/test_optimizer_step.py",
+    "test/unit/test_gan_optimizer_step.py",
 )
 MUTMUT_VERSION = "3.8.1"
 LOCK = REPO / "tools" / "mutation-requirements.lock"

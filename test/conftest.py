@@ -12,6 +12,14 @@ import torch.distributed as dist
 import tiny_tts_data
 
 REPO = Path(__file__).resolve().parents[1]
+# test/ mirrors what it tests; whole training runs and recipe stages are the slow part
+SLOW_FOLDERS = ("cli", "recipe")
+
+
+def pytest_collection_modifyitems(items) -> None:
+    for item in items:
+        if item.path.parent.name in SLOW_FOLDERS:
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ from espnet_sniper.config import parse_sniper_conf
 from espnet_sniper.tasks.gan_tts import SniperGANTTSTask
 from espnet_sniper.tasks.tts import SniperTTSTask
 
-CONF = Path(__file__).resolve().parents[1] / "conf"
+CONF = Path(__file__).resolve().parents[2] / "conf"
 FAMILIES = {  # dense config -> its SNIPER and constant-sparsity twins
     "train_fastspeech2.yaml": ["train_sniper.yaml", "train_sniper20to0.yaml",
                                "train_sparsity40.yaml", "train_sparsity20.yaml",
