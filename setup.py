@@ -17,6 +17,9 @@ setup(
     # pip's build of it needs the source from GitHub or the same version installed system-wide.
     python_requires=">=3.11,<3.13",
     packages=find_packages(include=["espnet_sniper", "espnet_sniper.*"]),
+    # the listening-test kit's page, script and style, read by
+    # espnet_sniper.recipe.evaluation.listening_test beside itself
+    package_data={"espnet_sniper.recipe.evaluation": ["listening_kit/*"]},
     # The ranges benchmarks/espnet_compat.py checks: it builds an environment per ESPnet
     # release (and per bound of torch and Python) as pip resolves these requirements and
     # runs the tiny CLI tests there (results/espnet_compat.json, the README's table). The

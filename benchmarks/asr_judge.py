@@ -2,13 +2,16 @@
 """The ASR judge of stage 8: what it costs, whether it separates floor from baseline, and
 what it says of the grid's models.
 
-On a recipe prepared by ``training_quality.py`` (the mini corpus, 464 utterances, 40 dev
-and 40 eval), the judge is trained as stage 8 trains it (``local/evaluation/asr_judge.py``,
-``conf/asr_judge.yaml``, data/train only; reused when already trained on that corpus), then
+On a recipe prepared by ``python -m benchmarks.training_quality`` (the mini corpus, 464
+utterances, 40 dev and 40 eval), the judge is trained as stage 8 trains it
+(``espnet_sniper.recipe.evaluation.asr_judge``, ``conf/asr_judge.yaml``, data/train only;
+reused when already trained on that corpus), then
 transcribes the eval recordings, the floor and the no-skill baseline (the wavs stage 8
 wrote) and every grid model's synthesis found under ``<recipe>/exp/<contender>_seed<k>``.
 Error rates are per utterance, normalized as the scorer normalizes; the contenders'
 differences from dense are paired by seed, with 95 % t-intervals over seeds.
+
+    python -m benchmarks.asr_judge --recipe /tmp/espnet_sniper_quality/sniper_tts1
 
 Writes ``benchmarks/results/asr_judge.json``.
 """
@@ -26,18 +29,19 @@ from typing import Dict, List
 
 import soundfile
 
-from bench_common import REPO, RESULTS, provenance
-from training_quality import interval
-
-from espnet_sniper.fileio import atomic_write_text
-
-EVALUATION = Path(__file__).resolve().parents[1] / "egs2/ljspeech/sniper_tts1/local/evaluation"
-sys.path[:0] = [str(EVALUATION), str(EVALUATION.parent)]
-from intelligibility import error_rates, transcriber  # noqa: E402
-from kaldi_dir import read_table  # noqa: E402
-from samples_page import references_folder  # noqa: E402
+from benchmarks.core import cells
+from benchmarks.core.results import REPO, RESULTS, provenance, write_result
+from espnet_sniper.recipe.evaluation.statistics import interval
+from espnet_sniper.recipe.evaluation.intelligibility import error_rates, transcriber
+from espnet_sniper.recipe.evaluation.samples_page import references_folder
+from espnet_sniper.recipe.kaldi_dir import read_table
 
 RUN = re.compile(r"^(?P<contender>.+)_seed(?P<seed>\d+)$")
+INPUTS = ("espnet_sniper/recipe/evaluation", "espnet_sniper/recipe/kaldi_dir.py",
+          "conf/asr_judge.yaml", "benchmarks/asr_judge.py")
+RESULT_FILES = {"asr_judge.json": "Intelligibility: the recipe's ASR judge"}
+REFERENCE_NAMES = {"recording": "recordings", "floor": "floor (recordings through Griffin-Lim)",
+                   "baseline": "no-skill baseline"}
 
 
 def judge_epochs(train_log: Path) -> List[Dict]:
@@ -81,8 +85,8 @@ def main(argv=None) -> None:
         parser.error(f"--recipe {args.recipe}: no exp/<contender>_seed<k> scored by stage 8")
 
     done = subprocess.run(
-        [sys.executable, str(EVALUATION / "asr_judge.py"), "--train_dir", "data/train",
-         "--valid_dir", "data/dev", "--config", str(REPO / "conf" / "asr_judge.yaml"),
+        [sys.executable, "-m", "espnet_sniper.recipe.evaluation.asr_judge",
+         "--train_dir", "data/train", "--valid_dir", "data/dev", "--config", str(REPO / "conf" / "asr_judge.yaml"),
          "--cache_dir", "exp/asr_judge"], cwd=args.recipe, capture_output=True, text=True)
     if done.returncode != 0:
         sys.exit(f"the judge's training failed:\n{done.stderr[-3000:]}")
@@ -128,8 +132,36 @@ def main(argv=None) -> None:
               "judge": {**judge, "epochs": judge_epochs(judge_dir / "train.log")},
               "references": systems,
               "contenders": contenders}
-    atomic_write_text(args.out, json.dumps(result, indent=1) + "\n")
+    write_result(args.out, result)
     logging.info("wrote %s", args.out)
+
+
+def table(data: Dict) -> List[str]:
+    judge, setup = data["judge"], data["setup"]
+    best = min(judge["epochs"], key=lambda e: e["valid_cer"]) if judge["epochs"] else None
+    lines = [
+        f"The judge stage 8 trains (`{Path(judge['config']).name}`, ESPnet CTC over "
+        f"characters) on the {judge['train_utterances']} training recordings of the grid's "
+        f"corpus in {judge['train_seconds'] / 60:.1f} minutes"
+        + (f", best epoch {best['epoch']} of {len(judge['epochs'])} (dev CER "
+           f"{best['valid_cer']:.3f})" if best else "")
+        + f"; error rates on the {setup['eval_utterances']} eval utterances (per utterance, "
+        f"averaged; 95 % t-intervals over utterances for the references, over seeds for the "
+        f"grid's models; texts normalized alike, see "
+        f"`espnet_sniper/recipe/evaluation/intelligibility.py`). It is useful only if it "
+        f"hears the recordings and the floor and not the no-skill baseline.", "",
+        "| system | CER | WER |", "|---|---:|---:|"]
+    for name, r in data["references"].items():
+        lines.append(f"| {REFERENCE_NAMES.get(name, name)} | {cells.mean_ci(r['cer'])} | "
+                     f"{cells.mean_ci(r['wer'])} |")
+    for name, r in data["contenders"].items():
+        lines.append(f"| {name} ({r['cer']['n']} seeds, last epoch) | "
+                     f"{cells.mean_ci(r['cer'])} | {cells.mean_ci(r['wer'])} |")
+    diffs = [(n, r["minus_dense"]) for n, r in data["contenders"].items() if "minus_dense" in r]
+    if diffs:
+        lines += ["", "Paired by seed, minus dense: " + "; ".join(
+            f"{n} CER {cells.ci(d['cer'])}, WER {cells.ci(d['wer'])}" for n, d in diffs) + "."]
+    return lines
 
 
 if __name__ == "__main__":

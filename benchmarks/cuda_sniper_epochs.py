@@ -8,7 +8,7 @@ The paper-size FastSpeech2 of step_overhead.py on its synthetic batches, through
 exactly 0.0 and its Adam moments are exactly 0; entries regrown at epoch 3's start held
 their initial values (the step then moves them). Needs a GPU; refuses clearly without one.
 
-    python benchmarks/cuda_sniper_epochs.py [--amp] --out benchmarks/results/gpu/...json
+    python -m benchmarks.cuda_sniper_epochs [--amp] --out benchmarks/results/gpu/...json
 """
 
 import argparse
@@ -18,15 +18,21 @@ from pathlib import Path
 
 import torch
 
-import step_overhead as so
-from bench_common import RESULTS, provenance, train_epoch
+from benchmarks import step_overhead as so
+from benchmarks.core.results import RESULTS, provenance, write_result
+from benchmarks.core.staleness import LIBRARY
+from benchmarks.core.training import train_epoch
 from espnet_sniper.config import parse_sniper_conf
-from espnet_sniper.controller import SniperController
-from espnet_sniper.fileio import atomic_write_text
+from espnet_sniper.lifecycle import Sniper
 from espnet_sniper.masks import ScoreRanking, prunable_parameters
 from espnet_sniper.trainer import SniperTrainer
 
 SCHEDULE = {0: 50, 1: 25, 2: 0}
+INPUTS = (*LIBRARY, "benchmarks/core/training.py", "benchmarks/step_overhead.py",
+          "benchmarks/cuda_sniper_epochs.py")
+RESULT_FILES = {
+    "gpu/cuda_sniper_epochs.json": "SNIPER epochs on a GPU, exact zeros",
+    "gpu/cuda_sniper_epochs_amp.json": "SNIPER epochs on a GPU under AMP, exact zeros"}
 
 
 def check_epochs(size: str, steps: int) -> dict:
@@ -38,16 +44,17 @@ def check_epochs(size: str, steps: int) -> dict:
     scores = {n: torch.rand(p.shape, generator=g) for n, p in params.items()}
     init = {n: p.detach().clone() for n, p in params.items()}
     ranking = ScoreRanking(scores)
-    controller = SniperController(config, params, ranking, init, [opt])
+    sniper = Sniper.from_scores(config, params, scores, init)
+    sniper.attach([opt])
     options = so.contender_options(accum_grad=1)
-    options = SniperTrainer.attach(options, controller)
+    options = SniperTrainer.attach(options, sniper)
     scaler = torch.amp.GradScaler("cuda") if so.AMP else None
     batches = so.make_batches(steps, 16, 60, 5)
-    report, previous, masks = [], None, None
+    report, masks = [], None
     for epoch in (1, 2, 3):
         # the move SniperTrainer makes at this epoch's start, made here to look at it
         sparsity = config.schedule.sparsity_for_epoch(epoch)
-        controller.set_sparsity(sparsity, weights_conform_to=previous)
+        sniper.begin_epoch(epoch)
         row = {"epoch": epoch, "sparsity": sparsity}
         if masks is not None and not sparsity:  # what epoch 2 pruned has just regrown
             row["regrown_at_initial_values"] = all(
@@ -68,8 +75,7 @@ def check_epochs(size: str, steps: int) -> dict:
                 int((p.detach().cpu()[~masks[n]] != init[n].cpu()[~masks[n]]).sum())
                 for n, p in params.items())
         report.append(row)
-        previous = sparsity
-    controller.detach()
+    sniper.detach()
     ok = all(r.get("nonzero_pruned_weights", 0) == 0 and r.get("nonzero_pruned_moments", 0) == 0
              for r in report) and report[-1]["regrown_at_initial_values"]
     return {"epochs": report, "ok": ok}
@@ -94,11 +100,27 @@ def main(argv=None) -> None:
               "amp": args.amp,
               "steps_per_epoch": args.steps, "schedule": SCHEDULE,
               **check_epochs(args.size, args.steps)}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(args.out, json.dumps(result, indent=2) + "\n")
+    write_result(args.out, result, indent=2)
     print(json.dumps(result["epochs"]), file=sys.stderr)
     if not result["ok"]:
         sys.exit("error: a pruned entry was not exactly zero on CUDA (see the JSON)")
+
+
+def table(data: dict) -> list:
+    lines = [f"The {data['size']} FastSpeech2 of `benchmarks/step_overhead.py` on {data['device']}"
+             f"{' under AMP' if data['amp'] else ''}, {data['steps_per_epoch']} optimizer "
+             f"steps per epoch, schedule {data['schedule']}: "
+             f"**{'passed' if data['ok'] else 'FAILED'}**.", "",
+             "| epoch | sparsity % | pruned entries | nonzero pruned weights | nonzero pruned "
+             "Adam moments | regrown entries at initial values | regrown entries moved |",
+             "|---:|---:|---:|---:|---:|---|---:|"]
+    for e in data["epochs"]:
+        lines.append(f"| {e['epoch']} | {e['sparsity']:g} | {e.get('pruned_entries', '-')} | "
+                     f"{e.get('nonzero_pruned_weights', '-')} | "
+                     f"{e.get('nonzero_pruned_moments', '-')} | "
+                     f"{e.get('regrown_at_initial_values', '-')} | "
+                     f"{e.get('regrown_entries_moved', '-')} |")
+    return lines
 
 
 if __name__ == "__main__":

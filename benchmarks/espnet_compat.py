@@ -11,12 +11,12 @@ and the tiny CLI tests, which train tiny FastSpeech2, Tacotron2 and JETS models 
 ``espnet_sniper.bin.tts_train``/``gan_tts_train`` for real, kill and resume them, and
 compare dense runs with stock ESPnet's bit for bit.
 
-    python benchmarks/espnet_compat.py        # every default combination below
-    python benchmarks/espnet_compat.py --releases 202402 202412 202511   # torch 2.9.1, 3.11
-    python benchmarks/espnet_compat.py --releases 202412:2.5.1 202511:2.9.1:3.12
-    python benchmarks/espnet_compat.py --releases '202402+scipy<1.13' \
+    python -m benchmarks.espnet_compat        # every default combination below
+    python -m benchmarks.espnet_compat --releases 202402 202412 202511   # torch 2.9.1, 3.11
+    python -m benchmarks.espnet_compat --releases 202412:2.5.1 202511:2.9.1:3.12
+    python -m benchmarks.espnet_compat --releases '202402+scipy<1.13' \
         202412+TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1
-    python benchmarks/espnet_compat.py --releases 202511 --tests test/unit/test_config.py
+    python -m benchmarks.espnet_compat --releases 202511 --tests test/unit/test_config.py
 
 A combination is ``RELEASE[:TORCH[:PYTHON]][+REQUIREMENT...][+VARIABLE=VALUE...]`` (torch
 2.9.1, the tested environment's, and Python 3.11 by default; ``+REQUIREMENT`` adds one to
@@ -63,10 +63,12 @@ from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
-from bench_common import REPO, RESULTS, provenance
+from benchmarks.core.results import REPO, RESULTS, provenance, write_result
+from benchmarks.core.staleness import LIBRARY
 from espnet_sniper.fileio import atomic_write_text
 
 OUT = RESULTS / "espnet_compat.json"
+RESULT_FILES = {"espnet_compat.json": "ESPnet compatibility"}
 DEFAULT_TORCH = "2.9.1"  # the tested environment's (tools/requirements.lock)
 DEFAULT_PYTHON = "3.11"
 # Every ESPnet release PyPI serves for Python 3.11 from 202310 on (202310-202506 pin
@@ -91,6 +93,7 @@ TESTS = [
     "test/cli/test_training_cli.py",
     "test/cli/test_gan_training_cli.py",
 ]
+INPUTS = (*LIBRARY, "setup.py", *TESTS, "benchmarks/espnet_compat.py")
 # what the table names besides espnet and torch
 KEY_PACKAGES = ["torchaudio", "numpy", "scipy", "librosa", "numba", "typeguard", "setuptools",
                 "sentencepiece", "espnet-model-zoo", "phonemizer", "tensorboard",
@@ -461,8 +464,81 @@ def main() -> None:
         # earlier runs' combinations that this one did not repeat stay, in name order
         merged = {**previous, **done}
         summary["releases"] = {k: merged[k] for k in sorted(merged)}
-        atomic_write_text(OUT, json.dumps(summary, indent=2) + "\n")
+        write_result(OUT, summary, indent=2)
     log(f"wrote {OUT}")
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _short_error(error: str) -> str:
+    """An error line without file paths and terminal colours, at most 120 characters."""
+    error = re.sub(r"(#x1B|\x1b)\[[0-9;]*m", "", error)
+    error = re.sub(r" \(/[^)]*\)?", "", error)  # "(/path/to/module.py)"
+    return error if len(error) <= 120 else error[:117] + "..."
+
+
+def _failures(r: Dict) -> str:
+    if "install_error" in r:
+        first = next((line for line in r["install_error"].splitlines() if line.strip()), "?")
+        return f"install failed: {_cell(_short_error(first))}"
+    groups: Dict[str, List[str]] = {}
+    for f in r["tests"]["failures"]:
+        groups.setdefault(_short_error(f["error"]), []).append(f["test"])
+    ranked = sorted(groups.items(), key=lambda g: -len(g[1]))
+    shown = [f"{len(tests)} x `{_cell(error)}`" for error, tests in ranked[:3]]
+    more = len(groups) - len(shown)
+    return "; ".join(shown) + (f"; {more} other errors" if more > 0 else "") or "-"
+
+
+def table(data: Dict) -> List[str]:
+    decl = data["declared"]
+    bounds = [r for r in decl["install_requires"]
+              if r.split(";")[0].rstrip("<>=!~.0123456789, ") in ("espnet", "torch",
+                                                                  "torchaudio")]
+    tests = ", ".join(f"`{t.split('/')[-1]}`" for t in data["tests"])
+    lines = [
+        f"Per row a fresh virtual environment with that ESPnet release, torch and Python, the "
+        f"other requirements as setup.py declares them and this checkout on PYTHONPATH; the "
+        f"tiny CLI tests (real ESPnet training of tiny FastSpeech2, Tacotron2 and JETS through "
+        f"`espnet_sniper.bin`, kill and resume, bit-identity with stock ESPnet) and the "
+        f"trainer-level tests run there ({tests}). setup.py declares "
+        f"{', '.join(f'`{r}`' for r in bounds)} and Python `{decl['python_requires']}`.",
+        "",
+        "| ESPnet (+ added) | torch | Python | numpy, librosa | in setup.py's ranges | "
+        "tests passed / failed | install s | environment GB (own) | "
+        "what failed (tests x error) |",
+        "|---|---|---|---|---|---:|---:|---:|---|",
+    ]
+    for name, r in data["releases"].items():
+        m = r.get("measured", {})
+        when = (f" ({m['date']}, {m['commit']})" if m and m.get("commit") != data["commit"]
+                else "")
+        if "tests" in r:
+            t = r["tests"]
+            counts = f"{t['passed']} / {t['failed'] + t['errors']}"
+        else:
+            counts = "- / -"
+        size = (f"{r['venv_bytes'] / 1e9:.1f} ({r['venv_own_bytes'] / 1e9:.1f})"
+                if "venv_bytes" in r else "-")
+        seconds = f"{r['install_seconds']:.0f}" if "install_seconds" in r else "-"
+        key = r.get("key_packages") or {}
+        numeric = f"{key.get('numpy') or '-'}, {key.get('librosa') or '-'}"
+        added = [*r.get("extra_requirements", []),
+                 *(f"{k}={v}" for k, v in r.get("test_environment_variables", {}).items())]
+        espnet = r["espnet"] + "".join(f" + `{a}`" for a in added)
+        lines.append(
+            f"| {espnet}{when} | {(r.get('resolved') or {}).get('torch') or r['torch']} "
+            f"| {r.get('python') or r.get('python_requested', '?')} | {numeric} "
+            f"| {'yes' if r.get('in_declared_range') else 'no'} | {counts} | {seconds} "
+            f"| {size} | {_failures(r)} |")
+    return lines + [
+        "",
+        "Install seconds: creating the environment and `pip install` with torch and its CUDA "
+        "libraries already on the disk (hard-linked from a layer built once per torch "
+        "version, which is not counted); own GB: what the environment adds beside that "
+        "layer. Every package each environment resolved: `pip freeze` in the JSON."]
 
 
 if __name__ == "__main__":

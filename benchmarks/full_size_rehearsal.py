@@ -22,8 +22,8 @@ epoch (the configs' ``num_iters_per_epoch``) and a whole training (``max_epoch``
 Each finished step writes its part of the result and a rerun skips it (the corpus and the
 recipe copy stay in ``--work_dir``), so a killed run resumes where it stopped.
 
-    python benchmarks/full_size_rehearsal.py --num_utts 1310   # a tenth: the scaling check
-    python benchmarks/full_size_rehearsal.py                  # 13,100 utterances: hours
+    python -m benchmarks.full_size_rehearsal --num_utts 1310   # a tenth: the scaling check
+    python -m benchmarks.full_size_rehearsal                  # 13,100 utterances: hours
 
 Writes ``benchmarks/results/full_size_rehearsal.json`` (one entry per corpus size, kept
 across runs of other sizes).
@@ -46,13 +46,17 @@ import soundfile
 import torch
 import yaml
 
-from bench_common import RECIPE, REPO, RESULTS, copy_recipe, provenance
+from benchmarks.core.recipe import copy_recipe, run_sh
+from benchmarks.core.results import REPO, RESULTS, provenance, write_result
+from benchmarks.core.staleness import FASTSPEECH2_LIBRARY, RECIPE_CODE
 from espnet_sniper.fileio import atomic_write_text
+from espnet_sniper.recipe.corpus import espeak_synth
+from espnet_sniper.recipe.corpus.mini_corpus import sentences
 
-sys.path.insert(0, str(RECIPE / "local"))
-import espeak_synth  # noqa: E402
-from make_mini_corpus import sentences  # noqa: E402
-
+INPUTS = (*FASTSPEECH2_LIBRARY, *RECIPE_CODE, "conf/train_sniper.yaml",
+          "conf/train_tacotron2_teacher.yaml", "conf/align_forward_sum.yaml",
+          "benchmarks/core/recipe.py", "benchmarks/full_size_rehearsal.py")
+RESULT_FILES = {"full_size_rehearsal.json": "LJSpeech's size, rehearsed"}
 # https://keithito.com/LJ-Speech-Dataset/ ("Total Clips", "Mean/Min/Max Clip Duration",
 # "Mean Words per Clip", "Total Duration 23:55:17")
 LJSPEECH = {"utterances": 13100, "mean_seconds": 6.57, "min_seconds": 1.11,
@@ -234,8 +238,8 @@ def main(argv=None) -> None:
     recipe = work / "sniper_tts1"
     if not (recipe / "run.sh").exists():
         copy_recipe(work)
-    run_sh = ["./run.sh", "--db_root", str(corpus), "--nj", str(args.nj)]
-    forward_sum = run_sh + ["--aligner", "forward_sum"]
+    recipe_command = run_sh(mini=False, db_root=corpus, nj=args.nj)
+    forward_sum = recipe_command + ["--aligner", "forward_sum"]
     if args.aligner_steps:
         forward_sum += ["--aligner_args", f"--steps {args.aligner_steps}"]
     stages = result.setdefault("stages", {})
@@ -261,9 +265,9 @@ def main(argv=None) -> None:
         logging.info("the Tacotron2 teacher: statistics and %d iterations", args.train_iterations)
         teacher_config = REPO / "conf/train_tacotron2_teacher.yaml"
         bins = yaml.safe_load(teacher_config.read_text())["batch_bins"] // TEACHER_BATCH_SHARE
-        usage = measured(run_sh + ["--aligner", "tacotron2", "--stage", "3", "--stop_stage", "3",
-                                   "--aligner_args",
-                                   f"{shrink} --num_att_plot 0 --batch_bins {bins}"],
+        usage = measured(recipe_command + ["--aligner", "tacotron2", "--stage", "3",
+                                           "--stop_stage", "3", "--aligner_args",
+                                           f"{shrink} --num_att_plot 0 --batch_bins {bins}"],
                          recipe, work / "teacher.log")
         rate = training_rate(recipe / "exp/teacher_train_tacotron2_teacher")
         timed = dict(rate, batch_bins=bins)
@@ -287,8 +291,103 @@ def main(argv=None) -> None:
         **result, "nj": args.nj, "train_iterations": args.train_iterations,
         "aligner_steps": args.aligner_steps or config_steps,
         "ljspeech": LJSPEECH, "measured": provenance("full_size_rehearsal.py")}
-    atomic_write_text(args.out, json.dumps(everything, indent=1) + "\n")
+    write_result(args.out, everything)
     logging.info(f"wrote {args.out}")
+
+
+def measured_at(data: Dict) -> List[str]:
+    """Each corpus size is measured on its own: its commit."""
+    return [r["measured"]["commit"] for r in data["sizes"].values()]
+
+
+def _scaled_seconds(run: Dict, stage: str) -> float:
+    """A stage's CPU seconds, or for the aligner's stage its wall seconds less its training
+    (a fixed number of steps, not a function of the corpus)."""
+    if stage == "3" and run.get("aligner_training"):
+        return run["stages"][stage]["seconds"] - run["aligner_training"]["training_seconds"]
+    return run["stages"][stage]["cpu_seconds"]
+
+
+def table(data: Dict) -> List[str]:
+    sizes = sorted(data["sizes"].items(), key=lambda kv: int(kv[0]))
+    lj = sizes[0][1]["ljspeech"]
+    corpora = "; ".join(
+        f"{int(n):,} utterances, {r['corpus']['hours']:.1f} h, {r['corpus']['mean_seconds']:.2f} s "
+        f"on average ({r['corpus']['min_seconds']:.2f}-{r['corpus']['max_seconds']:.2f}), "
+        f"{r['measured']['date']}, commit {r['measured']['commit']}" for n, r in sizes)
+    head = " | ".join(f"{int(n):,}: wall min | CPU min | peak GB | files | GB" for n, _ in sizes)
+    lines = [
+        f"`run.sh` without `--mini`, stage by stage, on generated corpora with LJSpeech's "
+        f"clip lengths (LJSpeech: {lj['utterances']:,} clips, {lj['hours']:.1f} h, "
+        f"{lj['mean_seconds']} s on average, {lj['min_seconds']}-{lj['max_seconds']} s); "
+        f"here: {corpora}. The paper-size configs with the forward-sum aligner; "
+        f"`--nj {sizes[0][1]['nj']}`. Peak: the largest process's resident memory; files "
+        f"and GB: under data/, exp/ and dump/ after the stage.",
+        "",
+        f"| stage | {head} |" + (" growth / linear |" if len(sizes) > 1 else ""),
+        "|---|" + "---:|" * (5 * len(sizes)) + ("---:|" if len(sizes) > 1 else ""),
+    ]
+    for stage in sizes[-1][1]["stages"]:
+        row = []
+        for _, r in sizes:
+            st = r["stages"].get(stage)
+            if st is None:
+                row.append("- | - | - | - | -")
+                continue
+            files = sum(d["files"] for d in st["after"].values())
+            size = sum(d["bytes"] for d in st["after"].values()) / 1e9
+            row.append(f"{st['seconds'] / 60:.1f} | {st['cpu_seconds'] / 60:.1f} | "
+                       f"{st['peak_rss_bytes'] / 1e9:.2f} | {files:,} | {size:.2f}")
+        growth = ""
+        if len(sizes) > 1 and all(stage in r["stages"] for _, r in (sizes[0], sizes[-1])):
+            (n0, r0), (n1, r1) = sizes[0], sizes[-1]
+            ratio = (_scaled_seconds(r1, stage) / _scaled_seconds(r0, stage)
+                     / (int(n1) / int(n0)))
+            growth = f" {ratio:.2f} |"
+        name = sizes[-1][1]["stages"][stage]["name"]
+        lines.append(f"| {stage} {name} | " + " | ".join(row) + " |" + growth)
+    if len(sizes) > 1:
+        lines += ["", "Growth / linear: the largest corpus's CPU time over the smallest's, "
+                  "divided by the ratio of their sizes (1: linear in the corpus); for stage 3, "
+                  "its wall time less the aligner's training, whose number of steps does not "
+                  "depend on the corpus."]
+    lines += ["", "| corpus | aligner steps (config's) | training s / step | the config's "
+              "steps would take | word boundaries off, train (frames) | dev | equal shares "
+              "per token |", "|---:|---:|---:|---:|---:|---:|---:|"]
+    for n, r in sizes:
+        onset, fit = r.get("aligner", {}), r.get("aligner_training")
+        train, dev = onset.get("train", {}), onset.get("dev", {})
+        if not train.get("utterances_compared") or not fit:
+            continue
+        lines.append(f"| {int(n):,} | {fit['steps']} ({fit['config_steps']}) | "
+                     f"{fit['seconds_per_step']:.2f} | {fit['config_training_hours']:.1f} h | "
+                     f"{train['boundary_mean_frames']:.2f} | "
+                     f"{dev.get('boundary_mean_frames', float('nan')):.2f} | "
+                     f"{train['naive_mean_frames']:.2f} |")
+    lines += ["", "| model (corpus) | iterations timed | s / iteration | validation s | "
+              "epoch on this CPU | whole training on this CPU |", "|---|---:|---:|---:|---:|---:|"]
+    for n, r in sizes:
+        for key, label in (("teacher", "Tacotron2 teacher"), ("fastspeech2", "SNIPER FastSpeech2")):
+            t = r.get(key)
+            if not t:
+                continue
+            lines.append(
+                f"| {label} ({int(n):,}) | {t['iterations']} | {t['seconds_per_iteration']:.1f} | "
+                f"{t['validation_seconds']:.0f} | {t['epoch_hours']:.2f} h "
+                f"({t['num_iters_per_epoch']} iterations, accum_grad {t['accum_grad']}) | "
+                f"{t['training_days']:.0f} days ({t['max_epoch']} epochs) |")
+    teacher = sizes[-1][1].get("teacher")
+    if teacher and teacher.get("batch_share_scaled"):
+        lines += ["", f"The teacher was timed at 1/{teacher['batch_share_scaled']} of its "
+                  f"config's batch_bins ({teacher['timed_at']['batch_bins']:,}: the whole "
+                  f"batch does not fit this machine's memory on the CPU, "
+                  f"{teacher['timed_at']['seconds_per_iteration']:.1f} s / iteration) and "
+                  f"scaled by {teacher['batch_share_scaled']}: an upper bound."]
+    paper = sizes[-1][1].get("fastspeech2", {}).get("paper_days_on_one_titan_v")
+    if paper:
+        lines += ["", f"The paper trained the FastSpeech2 config in about {paper} days on "
+                  f"one Titan V."]
+    return lines
 
 
 if __name__ == "__main__":

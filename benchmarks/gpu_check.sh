@@ -2,12 +2,13 @@
 # The GPU measurements, in one go (about 5-8 minutes on one recent GPU), for a machine with a
 # CUDA GPU that torch can see:
 #   1. step time and peak CUDA memory, SNIPER / dense / torch.nn.utils.prune, at the mini
-#      and the paper's size (benchmarks/step_overhead.py --device cuda), in fp32
+#      and the paper's size (python -m benchmarks.step_overhead --device cuda), in fp32
 #   2. the same under ESPnet's AMP (--amp)
 #   3. three SNIPER epochs of the paper-size model on CUDA, checked for exact zeros, zero
 #      Adam moments and regrowth at the initial values, fp32 and AMP
-#      (benchmarks/cuda_sniper_epochs.py)
-# Results go to benchmarks/results/gpu/*.json; then make_readme_tables.py shows them.
+#      (python -m benchmarks.cuda_sniper_epochs)
+# Results go to benchmarks/results/gpu/*.json; python -m benchmarks.write_results_page shows
+# them in docs/results.md.
 #
 #   benchmarks/gpu_check.sh [--out_dir DIR]
 set -euo pipefail
@@ -37,14 +38,14 @@ mkdir -p "${out_dir}"
 start=${SECONDS}
 
 log "1/3: step time and peak memory on CUDA, fp32 -> ${out_dir}/step_overhead_cuda.json"
-"${python}" benchmarks/step_overhead.py --device cuda --out "${out_dir}/step_overhead_cuda.json"
+"${python}" -m benchmarks.step_overhead --device cuda --out "${out_dir}/step_overhead_cuda.json"
 
 log "2/3: the same under AMP -> ${out_dir}/step_overhead_cuda_amp.json"
-"${python}" benchmarks/step_overhead.py --device cuda --amp \
+"${python}" -m benchmarks.step_overhead --device cuda --amp \
     --out "${out_dir}/step_overhead_cuda_amp.json"
 
 log "3/3: SNIPER epochs on CUDA, exact zeros -> ${out_dir}/cuda_sniper_epochs{,_amp}.json"
-"${python}" benchmarks/cuda_sniper_epochs.py --out "${out_dir}/cuda_sniper_epochs.json"
-"${python}" benchmarks/cuda_sniper_epochs.py --amp --out "${out_dir}/cuda_sniper_epochs_amp.json"
+"${python}" -m benchmarks.cuda_sniper_epochs --out "${out_dir}/cuda_sniper_epochs.json"
+"${python}" -m benchmarks.cuda_sniper_epochs --amp --out "${out_dir}/cuda_sniper_epochs_amp.json"
 
 log "done in $((SECONDS - start)) s"

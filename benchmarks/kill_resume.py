@@ -17,10 +17,10 @@ Kill moments, cycled over the trials (the delays are random, seeded):
   saving_epoch_file  while it has <N>epoch.pth open for writing
   random           anywhere in the reference run's duration
 
-    python benchmarks/kill_resume.py --quick     # 6 trials, one of each kind
-    python benchmarks/kill_resume.py             # 20 trials
-    python benchmarks/kill_resume.py --ranks 2   # under DDP: two gloo ranks on the CPU
-    python benchmarks/kill_resume.py --ranks 2 --model jets --quick   # GAN TTS under DDP
+    python -m benchmarks.kill_resume --quick     # 6 trials, one of each kind
+    python -m benchmarks.kill_resume             # 20 trials
+    python -m benchmarks.kill_resume --ranks 2   # under DDP: two gloo ranks on the CPU
+    python -m benchmarks.kill_resume --ranks 2 --model jets --quick   # GAN TTS under DDP
 
 With ``--ranks 2`` the training is ESPnet's DDP over two processes started as an external
 launcher starts them (RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT), with the options the
@@ -54,9 +54,11 @@ import torch
 import yaml
 
 from espnet2.train.distributed_utils import free_port
-from bench_common import REPO, RESULTS, copy_recipe, provenance, single_thread_env
+from benchmarks.core.recipe import prepare as prepare_recipe
+from benchmarks.core.recipe import run_sh, single_thread_env
+from benchmarks.core.results import REPO, RESULTS, provenance, write_result
+from benchmarks.core.staleness import LIBRARY, RECIPE_CODE
 from espnet_sniper.checkpoint_recovery import CHECKPOINT, readable
-from espnet_sniper.fileio import atomic_write_text
 
 KINDS = ["scoring", "mid_epoch", "sparsity_change", "saving_checkpoint",
          "saving_epoch_file", "random"]
@@ -65,36 +67,32 @@ SCHEDULE = {0: 40, 1: 20, 2: 10, 3: 0}  # a sparsity change at every epoch bound
 STUDENTS = {"fastspeech2": "conf/mini/train_sniper.yaml",
             "jets": "conf/mini/train_sniper_jets.yaml"}
 JETS_ITERS_PER_EPOCH = 3  # a HiFi-GAN step costs ~2 s here
+CONFIGS = {"teacher_config": "teacher.yaml", "train_config": "student.yaml"}
+INPUTS = (*LIBRARY, "conf/mini", *RECIPE_CODE, "benchmarks/core/recipe.py",
+          "benchmarks/kill_resume.py")
+RESULT_FILES = {"kill_resume.json": "Kill and resume",
+                "kill_resume_ddp.json": "Kill and resume under DDP",
+                "kill_resume_ddp_jets.json": "Kill and resume of GAN TTS under DDP"}
 
 
 def prepare(work: Path, num_utts: int, num_held_out: Optional[int] = None,
             model: str = "fastspeech2") -> Path:
     """A copy of the recipe with stages 1-5 done on a small generated corpus (JETS aligns
     itself: no teacher)."""
-    recipe = work / "sniper_tts1"
-    if (recipe / "prepared").exists():
-        return recipe
-    copy_recipe(work)
     teacher = yaml.safe_load((REPO / "conf/mini/train_tacotron2_teacher.yaml").read_text())
     teacher.update(max_epoch=1, num_att_plot=0)
-    (recipe / "teacher.yaml").write_text(yaml.safe_dump(teacher, sort_keys=False))
     student = yaml.safe_load((REPO / STUDENTS[model]).read_text())
     student.update(max_epoch=MAX_EPOCH)
     if model == "jets":
         student.update(num_iters_per_epoch=JETS_ITERS_PER_EPOCH)
     student["sniper_conf"].update(schedule=SCHEDULE, score_batches=3)
-    (recipe / "student.yaml").write_text(yaml.safe_dump(student, sort_keys=False))
-    held = ["--num_held_out", str(num_held_out)] if num_held_out else []
-    subprocess.run(stage_command(1, 5, "prepare") + ["--mini_num_utts", str(num_utts), *held],
-                   cwd=recipe, check=True, env=single_thread_env())
-    (recipe / "prepared").touch()
-    return recipe
+    return prepare_recipe(work, num_utts, num_held_out,
+                          configs={"teacher.yaml": teacher, "student.yaml": student},
+                          options=CONFIGS | {"tag": "prepare"}, single_thread=True)
 
 
 def stage_command(first: int, last: int, tag: str) -> List[str]:
-    return ["./run.sh", "--mini", "true", "--stage", str(first), "--stop_stage", str(last),
-            "--teacher_config", "teacher.yaml", "--train_config", "student.yaml",
-            "--tag", tag]
+    return run_sh(stage=first, stop_stage=last, **CONFIGS, tag=tag)
 
 
 def trainer_pid(tag: str) -> Optional[int]:
@@ -396,7 +394,39 @@ def write(out: Path, results: List[Dict], reference_seconds: float, args) -> Non
         "failed": [r for r in results if not r["passed"]],
         "trials": results,
     }
-    atomic_write_text(out, json.dumps(summary, indent=2) + "\n")
+    write_result(out, summary, indent=2)
+
+
+def table(data: Dict) -> List[str]:
+    setup = data["setup"]
+    ranks = setup.get("ranks", 1)
+    jets = setup.get("model") == "jets"
+    model = "the mini JETS (GAN TTS, `gan_tts_train`)" if jets else "the mini FastSpeech2"
+    what = (f"the recipe's training stage of {model}" if ranks == 1 else
+            f"the recipe's training of {model} under DDP ({ranks} gloo ranks on the CPU, "
+            f"started as an external launcher starts them)")
+    options = (f" --ranks {ranks}" if ranks > 1 else "") + (" --model jets" if jets else "")
+    killed = ("SIGKILLed, process group and all, then rerun" if ranks == 1 else
+              "one rank (at random) SIGKILLed, then the others, as a cluster stops the job; "
+              "all restarted with `--resume true`")
+    lines = [
+        f"`python -m benchmarks.kill_resume{options}`: {what} (SNIPER "
+        f"{', '.join(f'{v} %' for v in setup['schedule'].values())} over {setup['max_epoch']} "
+        f"epochs, {setup['corpus_utterances']}-utterance corpus) {killed}; a trial passes when "
+        f"the rerun ends with the uninterrupted run's weights bit for bit and no temporary "
+        f"file is left. **{data['passed']} of {data['tried']} passed.**"
+        + (f" {data['resumed_from_spare']} of them resumed from the spare checkpoint "
+           f"(`checkpoint.prev.pth`): checkpoint.pth was unreadable after the kill."
+           if "resumed_from_spare" in data else ""),
+        "",
+        "| killed | tried | passed |",
+        "|---|---:|---:|",
+    ]
+    for kind, n in data["by_kind"].items():
+        lines.append(f"| {kind.replace('_', ' ')} | {n['tried']} | {n['passed']} |")
+    for failure in data["failed"]:
+        lines.append(f"\nFailed: trial {failure['trial']} ({failure['planned']}): {failure['why']}")
+    return lines
 
 
 if __name__ == "__main__":

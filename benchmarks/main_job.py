@@ -3,17 +3,21 @@
 once per seed of the whole recipe (aligner and training, ``--seed``).
 
 Or, with ``--db_root``, the CPU configs on another corpus in LJSpeech's layout (one the
-recipe never saw, e.g. made by ``benchmarks/make_unseen_corpus.py``). Recorded per run:
+recipe never saw, e.g. made by ``python -m benchmarks.make_unseen_corpus``). Recorded per run:
 each stage's seconds and the total, the validation mel L1 and training seconds of every
 epoch, the alignment report of stage 4 and the scores of stage 8 (each with its floor and
 baseline). One run at a time: the timings are the
 machine's, not shared with another job. A finished run's JSON is kept and a rerun skips it.
 
-    python benchmarks/main_job.py --seeds 0 1 2
-    python benchmarks/main_job.py --seeds 0 --db_root /tmp/unseen/LJSpeech-unseen --name unseen
+    python -m benchmarks.main_job --seeds 0 1 2
+    python -m benchmarks.main_job --seeds 0 --db_root /tmp/unseen/LJSpeech-unseen --name unseen
 
-Writes ``benchmarks/results/<name>/seed<k>.json``, the summary ``<name>.json`` and the
-first seed's ``<name>_mels.png`` (stage 8's recordings beside synthesis).
+Writes ``<out_dir>/<name>/seed<k>.json``, the summary ``<name>.json`` and the first seed's
+``<name>_mels.png`` (stage 8's recordings beside synthesis); ``--out_dir`` defaults to
+``benchmarks/results``. Made again elsewhere (``--out_dir /tmp/again``), a summary whose
+scores equal the committed ones to their printed digits reproduces it
+(``python -m benchmarks.record_reproduction --benchmark main_job --result main_job.json
+--new /tmp/again/main_job.json``).
 """
 
 import argparse
@@ -31,8 +35,28 @@ from typing import Dict, List, Optional
 
 import torch
 
-from bench_common import RESULTS, copy_recipe, provenance
-from espnet_sniper.fileio import atomic_write_text
+from benchmarks.core import cells
+from benchmarks.core.recipe import copy_recipe, run_sh
+from benchmarks.core.reproductions import printed_differences
+from benchmarks.core.results import RESULTS, load_result, provenance, write_result
+from benchmarks.core.staleness import FASTSPEECH2_LIBRARY, RECIPE_CODE
+
+# the whole mini recipe: the library (FastSpeech2's side), the mini configs, the recipe;
+# for the unseen corpus, its generator too
+INPUTS = (*FASTSPEECH2_LIBRARY, "conf/mini", "conf/decode.yaml", *RECIPE_CODE,
+          "benchmarks/core/recipe.py", "benchmarks/main_job.py",
+          "benchmarks/make_unseen_corpus.py")
+RESULT_FILES = {"main_job.json": "Main job",
+                "unseen.json": "CPU configs on a corpus the recipe never saw"}
+# the numbers the table prints, and to how many decimals
+PRINTED = {**{f"{m}.{k}": 3 for m in ("normalized_mel", "length_ratio")
+              for k in ("mean", "min", "max")},
+           **{f"boundary_mean_frames.{k}": 2 for k in ("mean", "min", "max")},
+           **{f"{m}.{s}.mean": d for m, d in (("mel_db", 2), ("mcd_db", 2), ("f0_rmse_cents", 0),
+                                               ("vde", 3), ("gpe", 3), ("mos", 2), ("cer", 3),
+                                               ("wer", 3))
+              for s in ("model", "floor", "baseline")}}
+TOLERANCE = "with every score equal to its printed digits"
 
 STAGE_LINE = re.compile(r"^(\S+) \(run\.sh\) stage (\d+): ")
 TAG = "tts_train_sniper_mini"
@@ -51,9 +75,7 @@ def stage_seconds(log: str, end: float) -> Dict[str, float]:
 
 def run_once(work: Path, seed: int, db_root: Optional[Path]) -> Dict:
     recipe = copy_recipe(work / f"seed{seed}")
-    cmd = ["./run.sh", "--mini", "true", "--seed", str(seed)]
-    if db_root is not None:
-        cmd += ["--db_root", str(db_root)]
+    cmd = run_sh(seed=seed, db_root=db_root)
     start = time.time()
     done = subprocess.run(cmd, cwd=recipe, capture_output=True, text=True)
     end = time.time()
@@ -102,6 +124,67 @@ def summarize(runs: List[Dict]) -> Dict:
     return out
 
 
+def reproduces(committed: Dict, new: Dict) -> List[str]:
+    """The printed scores that differ (timings may)."""
+    return printed_differences(committed, new, PRINTED)
+
+
+def _three(x: Dict, digits: int) -> str:
+    """model / floor / baseline of one metric, means over seeds."""
+    return " / ".join(f"{x[s]['mean']:.{digits}f}" for s in ("model", "floor", "baseline"))
+
+
+def table(data: Dict) -> List[str]:
+    corpus = (f"the corpus `{data['db_root']}` (another espeak-ng voice and prose, "
+              f"`python -m benchmarks.make_unseen_corpus`)" if data["db_root"]
+              else "the generated mini corpus")
+    boundaries = (cells.spread(data["boundary_mean_frames"], 2)
+                  if "boundary_mean_frames" in data else "not known")
+    lines = [
+        f"`run.sh --mini true --seed k{' --db_root ...' if data['db_root'] else ''}` from a "
+        f"fresh copy of the recipe on {corpus}, one run at a time, seeds "
+        f"{', '.join(map(str, data['seeds']))} of the whole recipe (aligner and training). "
+        f"Mean over seeds (min-max). Scores of stage 8 on the eval set: normalized = (model - "
+        f"floor) / (baseline - floor), 0 = the recordings' own features through the same "
+        f"Griffin-Lim, 1 = their mean spectrum at their mean F0. {data.get('note', '')}",
+        "",
+        "| wall minutes | normalized mel score | length ratio | word boundaries off (frames) |",
+        "|---:|---:|---:|---:|",
+        f"| {cells.spread(data['total_minutes'], 1)} | {cells.spread(data['normalized_mel'])} "
+        f"| {cells.spread(data['length_ratio'])} | {boundaries} |",
+        "",
+        "| metric (model / floor / baseline) | mean over seeds |",
+        "|---|---:|",
+        f"| log-mel distance, dB | {_three(data['mel_db'], 2)} |",
+        f"| MCD, dB | {_three(data['mcd_db'], 2)} |",
+        f"| log-F0 RMSE, cents | {_three(data['f0_rmse_cents'], 0)} |",
+        f"| voicing decision error | {_three(data['vde'], 3)} |",
+        f"| gross pitch error | {_three(data['gpe'], 3)} |",
+    ]
+    if "mos" in data:
+        lines.append(f"| DistillMOS | {_three(data['mos'], 2)} |")
+    for metric, label in (("cer", "ASR character error rate (the recipe's judge)"),
+                          ("wer", "ASR word error rate (the recipe's judge)")):
+        if metric in data:
+            lines.append(f"| {label} | {_three(data[metric], 3)} |")
+    stages = data["stage_seconds"]
+    return lines + [
+        "", "| stage | " + " | ".join(stages) + " |", "|---|" + "---:|" * len(stages),
+        "| seconds | " + " | ".join(f"{v:.0f}" for v in stages.values()) + " |", "",
+        f"![recordings beside synthesis, seed {data['seeds'][0]}]"
+        f"(benchmarks/results/{data['name']}_mels.png)"]
+
+
+def headline(data: Dict) -> str:
+    """The main job in one sentence: its time and its scores beside floor and baseline."""
+    mel, mcd = data["mel_db"], data["mcd_db"]
+    return (f"`run.sh --mini true` on the CPU: {cells.spread(data['total_minutes'], 1)} "
+            f"minutes over seeds {', '.join(map(str, data['seeds']))}; normalized mel score "
+            f"{cells.spread(data['normalized_mel'])} (0 = floor, 1 = no skill); log-mel "
+            f"distance {_three(mel, 2)} dB and MCD {_three(mcd, 2)} dB (model / floor / "
+            f"baseline)")
+
+
 def main(argv=None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -111,10 +194,11 @@ def main(argv=None) -> None:
     parser.add_argument("--note", default="", help="what a reader must know about these runs")
     parser.add_argument("--work_dir", type=Path,
                         default=Path(tempfile.gettempdir()) / "sniper_main_job")
+    parser.add_argument("--out_dir", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     if args.db_root is not None and not (args.db_root / "metadata.csv").is_file():
         parser.error(f"--db_root {args.db_root} has no metadata.csv")
-    out_dir = RESULTS / args.name
+    out_dir = args.out_dir / args.name
     out_dir.mkdir(parents=True, exist_ok=True)
     for seed in args.seeds:
         path = out_dir / f"seed{seed}.json"
@@ -123,18 +207,18 @@ def main(argv=None) -> None:
         logging.info(f"{args.name} seed {seed}: run.sh --mini true in {args.work_dir}")
         result = {**provenance("main_job.py"), **run_once(args.work_dir / args.name, seed,
                                                           args.db_root)}
-        atomic_write_text(path, json.dumps(result, indent=1) + "\n")
+        write_result(path, result)
         mel = result["scores"]["mel_db"]["normalized"]["mean"]
         logging.info(f"seed {seed}: {result['total_seconds'] / 60:.1f} min, normalized mel "
                      f"{mel:.3f}, length ratio "
                      f"{result['scores']['length_ratio']['model']['mean']:.3f}")
         if seed == args.seeds[0]:
-            shutil.copyfile(result["mels_png"], RESULTS / f"{args.name}_mels.png")
-    runs = [json.loads((out_dir / f"seed{s}.json").read_text()) for s in args.seeds]
+            shutil.copyfile(result["mels_png"], args.out_dir / f"{args.name}_mels.png")
+    runs = [load_result(out_dir / f"seed{s}.json") for s in args.seeds]
     summary = {**provenance("main_job.py"), "name": args.name,
                "db_root": str(args.db_root) if args.db_root else None, "note": args.note,
                **summarize(runs)}
-    atomic_write_text(out_dir.with_suffix(".json"), json.dumps(summary, indent=1) + "\n")
+    write_result(out_dir.with_suffix(".json"), summary)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ average, up to about 10 s; the mini corpus averages 3.7 s). No word onsets: a us
 has none. Seeded and deterministic, like the mini corpus; built into a ``.partial``
 directory and renamed when complete.
 
-    python benchmarks/make_unseen_corpus.py --out_dir /tmp/unseen/LJSpeech-unseen
+    python -m benchmarks.make_unseen_corpus --out_dir /tmp/unseen/LJSpeech-unseen
 """
 
 import argparse

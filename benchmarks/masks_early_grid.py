@@ -3,7 +3,7 @@
 
 The question is the first two epochs (the paper's claim (a), and why SNIP's masks trained
 worse than random ones in the full grid), so every run is two epochs: stage 6 of the
-recipe only, on the full grid's corpus (``training_quality.prepare``: 464 utterances, 40
+recipe only, on the full grid's corpus (``benchmarks.core.recipe.prepare``: 464 utterances, 40
 validation), one thread per run, ``--jobs`` at a time, seed-major.
 
 Contenders (conf/mini/ configs; the sparse ones at a constant 40 %, SNIP scored over the
@@ -22,8 +22,8 @@ whole first epoch as the paper does, ``score_batches: null``):
 Paired as in training_quality.py (same initial weights and batch order per seed).
 Differences per seed against dense and against global_snip, 95 % t-intervals over seeds.
 
-    python benchmarks/masks_early_grid.py --seeds 10        # resumable; a rerun skips done runs
-    python benchmarks/masks_early_grid.py --report_only
+    python -m benchmarks.masks_early_grid --seeds 10        # resumable; a rerun skips done runs
+    python -m benchmarks.masks_early_grid --report_only
 
 Writes ``benchmarks/results/masks_early_grid/<contender>_seed<k>.json`` (each run, at its
 end), ``masks_early_grid.json`` (the summary) and ``masks_early_grid.png``.
@@ -31,7 +31,6 @@ end), ``masks_early_grid.json`` (the summary) and ``masks_early_grid.png``.
 
 import argparse
 import copy
-import json
 import logging
 import math
 import sys
@@ -42,13 +41,19 @@ from typing import Dict, List, Optional, Tuple
 import torch
 import yaml
 
-from bench_common import REPO, RESULTS, provenance
-from paired_runs import load_runs, run_all, run_stages, scoring_seconds, still_to_run
+from benchmarks.core import cells
+from benchmarks.core.grid import (LOSSES, Runs, load_runs, loss_by_epoch, per_epoch_differences,
+                                  run_all, run_stages, still_to_run)
+from benchmarks.core.recipe import prepare, scoring_seconds
+from benchmarks.core.results import REPO, RESULTS, provenance, write_result
+from benchmarks.core.staleness import FASTSPEECH2_LIBRARY, RECIPE_CODE
 from espnet_sniper.fileio import atomic_torch_save, atomic_write_text
+from espnet_sniper.recipe.evaluation.statistics import interval, verdict
 from espnet_sniper.state import SniperState
-from training_quality import (LOSSES, interval, loss_by_epoch, per_epoch_differences,
-                              prepare, verdict)
 
+INPUTS = (*FASTSPEECH2_LIBRARY, "conf/mini", *RECIPE_CODE, "benchmarks/core/grid.py",
+          "benchmarks/core/recipe.py", "benchmarks/masks_early_grid.py")
+RESULT_FILES = {"masks_early_grid.json": "Which weights to keep, epochs 1-2"}
 SPARSITY = 40
 # name: (config under conf/mini/, sniper_conf keys set, what it is)
 CONTENDERS: Dict[str, Tuple[str, Optional[dict], str]] = {
@@ -152,7 +157,7 @@ def collect(exp: Path) -> Dict:
 
 
 # ----------------------------------------------------------------------------- analysis
-def paired(runs: Dict[str, Dict[int, Dict]], a: str, b: str) -> Optional[Dict]:
+def paired(runs: Runs, a: str, b: str) -> Optional[Dict]:
     """a - b per seed and epoch (validation loss and its terms, and in % of b's loss)."""
     seeds = sorted(set(runs.get(a, {})) & set(runs.get(b, {})))
     if len(seeds) < 2:
@@ -163,7 +168,7 @@ def paired(runs: Dict[str, Dict[int, Dict]], a: str, b: str) -> Optional[Dict]:
     return {"seeds": seeds, "per_epoch": per_epoch}
 
 
-def summarize(runs: Dict[str, Dict[int, Dict]]) -> Dict:
+def summarize(runs: Runs) -> Dict:
     contenders = {}
     for c, by_seed in runs.items():
         if not by_seed:
@@ -220,6 +225,81 @@ def plot(summary: Dict, path: Path) -> None:
     plt.close(fig)
 
 
+# ----------------------------------------------------------------------------- table
+# (a, b) -> what the difference a - b isolates
+PAIRS_ASKED = {
+    "global_snip_shuffled-global_snip": "SNIP's positions, at SNIP's own per-tensor counts "
+    "(shuffled minus SNIP)",
+    "global_random-global_snip_shuffled": "SNIP's per-tensor counts against the near-uniform "
+    "counts of one random ranking, at random positions",
+    "uniform_random-global_random": "exactly uniform counts against one random ranking's",
+    "uniform_snip-uniform_random": "SNIP's positions at uniform counts (SNIP minus random)",
+    "erk_snip-erk_random": "SNIP's positions at ERK counts (SNIP minus random)",
+    "uniform_magnitude-uniform_random": "the largest initial weights at uniform counts "
+    "(magnitude minus random)",
+    "dense_lr167-dense": "dense with the learning rate times 1/0.6",
+    "dense_initvar-dense": "dense with its prunable matrices' initial weights times sqrt(0.6)",
+    "uniform_random-dense_lr167": "a uniform random mask against that learning-rate control",
+    "uniform_random-dense_initvar": "a uniform random mask against that initial-variance "
+    "control",
+}
+DENSE_CONTROLS = ("dense_lr167", "dense_initvar")
+
+
+def _better_both_epochs(d: Dict) -> bool:
+    return len(d["per_epoch"]) >= 2 and all(row["loss"]["ci95"][1] < 0
+                                            for row in d["per_epoch"][:2])
+
+
+def table(data: Dict) -> List[str]:
+    c, cmp, setup = data["contenders"], data["comparisons"], data["setup"]
+    n = min(len(r["seeds"]) for r in c.values())
+    scored = ("the whole first epoch (as the paper)" if setup["score_batches"] == "whole epoch"
+              else setup["score_batches"])
+    lines = [
+        f"The runs trained on commit {', '.join(data.get('run_commits', [data['commit']]))}: "
+        f"paired grid, {n} seeds (same initial weights and batch order per seed), every "
+        f"sparse contender at a constant {setup['sparsity']} % for {setup['max_epoch']} epochs "
+        f"of the mini FastSpeech2 on the {setup['num_utts']}-utterance corpus, SNIP scored over "
+        f"{scored}; validation loss on {setup['num_held_out']} utterances. "
+        f"Differences in % of the second's loss, 95 % t-intervals over seeds; negative: the "
+        f"first is better.", "",
+        "| contender | real sparsity % | valid loss epoch 1 | epoch 2 | minus dense, epoch 1 | "
+        "epoch 2 | minus global_snip, epoch 1 | epoch 2 |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for name, r in c.items():
+        row_cells = []
+        for ref in REFERENCES:
+            d = cmp.get(f"{name}-{ref}")
+            row_cells += ([cells.percent(row["loss_percent"]) for row in d["per_epoch"][:2]]
+                          if d else ["", ""])
+        loss = r["valid_loss_by_epoch"]
+        lines.append(f"| {name}: {r['description']} | {r['sparsity_real']['mean']:.1f} | "
+                     f"{cells.mean_ci(loss[0])} | {cells.mean_ci(loss[1])} | "
+                     + " | ".join(row_cells) + " |")
+    lines += ["", "The pairs that isolate one change (epoch 1; epoch 2):", ""]
+    for key, question in PAIRS_ASKED.items():
+        d = cmp.get(key)
+        if d:
+            rows = d["per_epoch"][:2]
+            differences = "; ".join(cells.percent(r["loss_percent"]) for r in rows)
+            lines.append(f"- {question}: {differences} ({', '.join(r['verdict'] for r in rows)})")
+    gain = cmp.get("uniform_random-dense")
+    if gain:
+        first = gain["per_epoch"][0]
+        terms = "; ".join(
+            f"{term.replace('_loss', '').replace('l1', 'mel L1')} {cells.ci(first[term])}"
+            for term in ("l1_loss", "duration_loss", "pitch_loss", "energy_loss"))
+        lines += ["", f"Uniform random minus dense by loss term, epoch 1 (absolute): {terms}."]
+    winners = [k.split("-")[0] for k, d in cmp.items()
+               if k.endswith("-dense") and _better_both_epochs(d)
+               and k.split("-")[0] not in DENSE_CONTROLS]
+    return lines + ["", "Lower validation loss than dense in both epochs 1 and 2, interval "
+                    "excluding zero: " + (", ".join(f"**{w}**" for w in winners) if winners
+                                          else "**none**") + ".", "",
+                    "![mask variants, paired differences](benchmarks/results/masks_early_grid.png)"]
+
+
 # ----------------------------------------------------------------------------- driver
 def main(argv: Optional[List[str]] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -262,12 +342,12 @@ def main(argv: Optional[List[str]] = None) -> None:
     failures = run_all(todo, one, args.out_dir, args.jobs)
     runs = load_runs(args.out_dir, CONTENDERS, setup)
     summary = summarize(runs)
-    atomic_write_text(args.out_dir.with_suffix(".json"), json.dumps(
-        {**provenance("masks_early_grid"), "setup": setup,
-         "runs_finished": sum(len(v) for v in runs.values()),
-         # the code that trained (the summary may be written later, from another commit)
-         "run_commits": sorted({r["commit"] for c in runs.values() for r in c.values()}),
-         **summary}, indent=1) + "\n")
+    write_result(args.out_dir.with_suffix(".json"), {
+        **provenance("masks_early_grid"), "setup": setup,
+        "runs_finished": sum(len(v) for v in runs.values()),
+        # the code that trained (the summary may be written later, from another commit)
+        "run_commits": sorted({r["commit"] for c in runs.values() for r in c.values()}),
+        **summary})
     if summary["comparisons"]:
         plot(summary, args.out_dir.with_suffix(".png"))
     if failures:

@@ -22,9 +22,9 @@ package, its tests, ``conf/`` and ``pytest.ini`` under ``--work_dir`` (where the
 the result), and the result file is rewritten after each module, so an interrupted run
 leaves the modules it finished. Modules not run this time keep their earlier entry.
 
-    .venv/bin/python benchmarks/mutation_score.py                        # the six modules
-    .venv/bin/python benchmarks/mutation_score.py --modules schedule.py config.py
-    nohup .venv/bin/python benchmarks/mutation_score.py > /tmp/mutmut.log 2>&1 &
+    .venv/bin/python -m benchmarks.mutation_score                        # the six modules
+    .venv/bin/python -m benchmarks.mutation_score --modules schedule.py config.py
+    nohup .venv/bin/python -m benchmarks.mutation_score > /tmp/mutmut.log 2>&1 &
 
 A benchmark, not CI: the six modules take about 12 minutes with two children on two cores.
 
@@ -45,8 +45,7 @@ import time
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
-from bench_common import REPO, RESULTS, commit, provenance
-from espnet_sniper.fileio import atomic_write_text
+from benchmarks.core.results import REPO, RESULTS, commit, provenance, write_result
 
 MODULES = ("masks.py", "schedule.py", "config.py", "controller.py", "snip.py", "state.py")
 # In-process and a few seconds in all (test_distributed.py starts gloo processes; the CLI
@@ -62,6 +61,11 @@ FAST_TESTS = (
     "test/unit/test_optimizer_step.py",
     "test/unit/test_gan_optimizer_step.py",
 )
+# the mutated modules and the tests that must notice
+INPUTS = (*(f"espnet_sniper/{m}" for m in MODULES), *FAST_TESTS, "test/conftest.py",
+          "benchmarks/mutation_score.py")
+RESULT_FILES = {"mutation_score.json": "Test strength"}
+TOLERANCE = "with a total score no lower"
 MUTMUT_VERSION = "3.8.1"
 LOCK = REPO / "tools" / "mutation-requirements.lock"
 # what the scratch copy needs besides the package (test/ is copied by mutmut itself)
@@ -233,8 +237,36 @@ def main(argv: Optional[List[str]] = None) -> None:
             "modules": {m: modules[m] for m in sorted(modules)},
             "total": total(modules),
         }
-        atomic_write_text(args.out, json.dumps(result, indent=2) + "\n")
+        write_result(args.out, result, indent=2)
     print(json.dumps(result["total"], indent=1))
+
+
+def reproduces(committed: Dict, new: Dict) -> List[str]:
+    old, now = committed["total"]["score"], new["total"]["score"]
+    return [] if now >= old else [f"total.score: {now} < {old}"]
+
+
+def table(data: Dict) -> List[str]:
+    t = data["total"]
+    lines = [
+        f"{data['tool']} mutates each function of the core modules (an operator, a constant, "
+        f"a comparison, an argument dropped) and runs the fast unit tests that reach it "
+        f"({', '.join(f'`{test}`' for test in data['tests'])}); a mutant is killed when a "
+        f"test fails. Score = killed / (killed + survived + timeout). Decorated functions "
+        f"(the controller's `@torch.no_grad()` hooks) are not mutated by mutmut 3, so not "
+        f"measured. **{100 * t['score']:.1f} % killed** over the six modules (goal: 90 %).",
+        "",
+        "| module | mutants | killed | survived | timeout | no test reached | score |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, module in sorted(data["modules"].items()):
+        c = module["counts"]
+        lines.append(f"| `{name}` | {c['mutants']} | {c['killed']} | {c['survived']} | "
+                     f"{c['timeout']} | {c['no_tests']} | {100 * c['score']:.1f} % |")
+    lines.append(f"| all | {t['mutants']} | {t['killed']} | {t['survived']} | "
+                 f"{t['timeout']} | {t['no_tests']} | {100 * t['score']:.1f} % |")
+    return lines + ["", "The survivors, each with its diff: "
+                    "`benchmarks/results/mutation_score.json`."]
 
 
 if __name__ == "__main__":

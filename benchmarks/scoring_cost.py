@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """What SNIP scoring costs, and how much of an epoch it needs.
 
-On the recipe's own data (the corpus, durations and features of training_quality.py's
-preparation, shared with it) and the mini FastSpeech2, initialized as ESPnet's
-trainer does:
+On the recipe's own data (the corpus, durations and features of
+``benchmarks.core.recipe.prepare``, shared with the grids) and the mini FastSpeech2,
+initialized as ESPnet's trainer does:
 
 1. Time: SNIP scoring over N batches against N dense training steps (ESPnet's
    ``Trainer.train_one_epoch``) over the same batches, alternated, repeated. Scoring is a
@@ -14,8 +14,8 @@ trainer does:
    (intersection over union) between every pair, next to what two random masks of that
    density would share.
 
-    python benchmarks/scoring_cost.py --quick   # the 60-utterance corpus, a few minutes
-    python benchmarks/scoring_cost.py           # the 400-utterance mini corpus
+    python -m benchmarks.scoring_cost --quick   # the 60-utterance corpus, a few minutes
+    python -m benchmarks.scoring_cost           # the 400-utterance mini corpus
 
 Writes benchmarks/results/scoring_cost.json.
 """
@@ -27,7 +27,6 @@ import logging
 import math
 import os
 import statistics
-import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -36,19 +35,29 @@ from typing import Dict, List
 import torch
 import yaml
 
-from bench_common import REPO, RESULTS, provenance, single_thread_env, train_epoch
+from benchmarks.core import cells
+from benchmarks.core.recipe import prepare, run_logged, run_sh
+from benchmarks.core.reproductions import outside_range, printed_differences
+from benchmarks.core.results import REPO, RESULTS, provenance, write_result
+from benchmarks.core.staleness import FASTSPEECH2_LIBRARY, RECIPE_CODE
+from benchmarks.core.training import train_epoch
 from espnet2.torch_utils.set_all_random_seed import set_all_random_seed
 from espnet2.train.distributed_utils import DistributedOption
 from espnet2.train.trainer import Trainer
 from espnet_sniper.config import parse_sniper_conf
 from espnet_sniper.fileio import atomic_write_text
+from espnet_sniper.recipe.evaluation.statistics import ratio_range
 from espnet_sniper.masks import ScoreRanking, prunable_parameters
 from espnet_sniper.snip import snip_scores
 from espnet_sniper.tasks.tts import SniperTTSTask
-from training_quality import prepare
 
 SPARSITY = 40
 FRACTIONS = (0.01, 0.1, 1.0)
+INPUTS = (*FASTSPEECH2_LIBRARY, "conf/mini", *RECIPE_CODE, "benchmarks/core/recipe.py",
+          "benchmarks/core/training.py", "benchmarks/scoring_cost.py")
+RESULT_FILES = {"scoring_cost.json": "Cost of SNIP scoring"}
+TOLERANCE = ("with the scoring / dense median time inside the committed [min, max] and the "
+             "masks' overlaps equal to their printed digits")
 
 
 def probe_config(recipe: Path) -> Path:
@@ -58,11 +67,8 @@ def probe_config(recipe: Path) -> Path:
         conf = yaml.safe_load((REPO / "conf/mini/train_fastspeech2.yaml").read_text())
         conf["max_epoch"] = 1
         atomic_write_text(recipe / "scoring_probe.yaml", yaml.safe_dump(conf, sort_keys=False))
-        with open(recipe / "scoring_probe.log", "w") as log:
-            subprocess.run(["./run.sh", "--mini", "true", "--stage", "6", "--stop_stage", "6",
-                            "--train_config", "scoring_probe.yaml", "--tag", "scoring_probe"],
-                           cwd=recipe, env=single_thread_env(), check=True, stdout=log,
-                           stderr=subprocess.STDOUT)
+        run_logged(run_sh(stage=6, stop_stage=6, train_config="scoring_probe.yaml",
+                          tag="scoring_probe"), recipe, recipe / "scoring_probe.log")
     return exp / "config.yaml"
 
 
@@ -93,11 +99,9 @@ def timing(args, batches: List, reps: int) -> Dict:
         start = time.perf_counter()
         train_epoch(Trainer, training_model, [optimizer], batches, options)
         seconds["dense_steps"].append(time.perf_counter() - start)
-    ratios = [s / d for s, d in zip(seconds["scoring"], seconds["dense_steps"])]
     return {"batches": len(batches), "repetitions": reps,
             "seconds_median": {k: statistics.median(v) for k, v in seconds.items()},
-            "ratio_scoring_over_dense": {"median": statistics.median(ratios),
-                                         "min": min(ratios), "max": max(ratios)}}
+            "ratio_scoring_over_dense": ratio_range(seconds["scoring"], seconds["dense_steps"])}
 
 
 def mask_overlap(args, batches: List) -> Dict:
@@ -143,12 +147,45 @@ def recommendation(overlap: Dict, threshold: float = 0.9) -> Dict:
             "criterion": f"no smaller share reached IoU {threshold} with a whole epoch"}
 
 
+def reproduces(committed: Dict, new: Dict) -> List[str]:
+    ratio = "timing.ratio_scoring_over_dense"
+    return (outside_range(f"{ratio}.median", new["timing"]["ratio_scoring_over_dense"]["median"],
+                          committed["timing"]["ratio_scoring_over_dense"])
+            + printed_differences(committed["masks"], new["masks"],
+                                  {f"kept_iou.{k}": 3 for k in committed["masks"]["kept_iou"]}))
+
+
+def table(data: Dict) -> List[str]:
+    t, m = data["timing"], data["masks"]
+    ratio = t["ratio_scoring_over_dense"]
+    rec = data["recommended_score_batches"]
+    iou = m["kept_iou"]
+    return [
+        f"Mini FastSpeech2, {data['corpus_utterances']}-utterance corpus, "
+        f"{m['epoch_batches']} batches per epoch: scoring {t['batches']} batches took "
+        f"{cells.goal(ratio['median'], 1.0, (ratio['min'], ratio['max']))} times as long as "
+        f"{t['batches']} dense training steps on them (median of {t['repetitions']}, "
+        f"[{ratio['min']:.3f}, {ratio['max']:.3f}]).",
+        "",
+        f"| masks at {m['sparsity']} % from | batches | scoring s | kept-entry IoU with "
+        f"a whole epoch's |",
+        "|---|---:|---:|---:|",
+        *[f"| {float(f) * 100:g} % of epoch 1 | {n} | {m['scoring_seconds'][f]:.1f} | "
+          f"{iou[f'{f}_vs_1'] if f != '1' else 1.0:.3f} |"
+          for f, n in m["scoring_batches"].items()],
+        "",
+        f"1 % against 10 %: IoU {iou['0.01_vs_0.1']:.3f}; two random masks of this density "
+        f"would share {m['random_masks_iou']:.3f}. Recommended `score_batches`: "
+        f"{rec['batches']} ({rec['fraction'] * 100:g} % of an epoch here; {rec['criterion']}).",
+    ]
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="the 60-utterance corpus")
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--work_dir", type=Path, default=None,
-                        help="shared with training_quality.py (default: its work dir)")
+                        help="shared with the grids (default: their work dir)")
     parser.add_argument("--out", type=Path, default=RESULTS / "scoring_cost.json")
     args = parser.parse_args(argv)
     if args.reps < 1:
@@ -178,8 +215,8 @@ def main(argv=None) -> None:
         "masks": overlap,
         "recommended_score_batches": recommendation(overlap),
     }
-    atomic_write_text(args.out.with_name(args.out.stem + suffix + ".json") if args.quick
-                      else args.out, json.dumps(result, indent=2) + "\n")
+    write_result(args.out.with_name(args.out.stem + suffix + ".json") if args.quick
+                 else args.out, result, indent=2)
     print(json.dumps({k: result[k] for k in ("timing", "recommended_score_batches")},
                      indent=1))
     print(json.dumps(overlap["kept_iou"]))

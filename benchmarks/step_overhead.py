@@ -25,10 +25,10 @@ was built, i.e. what training adds (weights, gradients, Adam's moments, activati
 masks and initial values): on this CPU machine there is no allocator counter to read, and
 the process's high-water mark is what a user would hit.
 
-    python benchmarks/step_overhead.py --quick   # the mini model only, a few minutes
-    python benchmarks/step_overhead.py           # mini, the paper's 38 M model and JETS
-    python benchmarks/step_overhead.py --sizes jets   # one of them (results merged)
-    python benchmarks/step_overhead.py --device cuda [--amp] --out ...   # on a GPU
+    python -m benchmarks.step_overhead --quick   # the mini model only, a few minutes
+    python -m benchmarks.step_overhead           # mini, the paper's 38 M model and JETS
+    python -m benchmarks.step_overhead --sizes jets   # one of them (results merged)
+    python -m benchmarks.step_overhead --device cuda [--amp] --out ...   # on a GPU
 
 Writes benchmarks/results/step_overhead.json. On a GPU (``--device cuda``, ESPnet's
 ``ngpu 1``) peak memory is CUDA's allocator peak (``torch.cuda.max_memory_allocated``)
@@ -49,7 +49,11 @@ import torch
 import torch.nn.utils.prune as prune
 import yaml
 
-from bench_common import REPO, RESULTS, provenance, train_epoch
+from benchmarks.core import cells
+from benchmarks.core.reproductions import outside_range
+from benchmarks.core.results import REPO, RESULTS, provenance, write_result
+from benchmarks.core.staleness import LIBRARY, changes_since
+from benchmarks.core.training import train_epoch
 from espnet2.gan_tts.espnet_model import ESPnetGANTTSModel
 from espnet2.gan_tts.jets import JETS
 from espnet2.train.gan_trainer import GANTrainer
@@ -60,15 +64,14 @@ from espnet2.tts.feats_extract.dio import Dio
 from espnet2.tts.feats_extract.energy import Energy
 from espnet2.tts.feats_extract.log_mel_fbank import LogMelFbank
 from espnet_sniper.config import parse_sniper_conf
-from espnet_sniper.controller import SniperController
-from espnet_sniper.fileio import atomic_write_text
 from espnet_sniper.gan_trainer import SniperGANTrainer
+from espnet_sniper.lifecycle import Sniper
+from espnet_sniper.recipe.evaluation.statistics import ratio_range
 from espnet_sniper.masks import ranking_for
 from espnet_sniper.weight_norm import direction_slices
 from espnet_sniper.tasks.gan_tts import SniperGANTTSTask
 from espnet_sniper.tasks.tts import SniperTTSTask
 from espnet_sniper.trainer import SniperTrainer
-from espnet_sniper.trainer_mixin import owning_optimizers
 
 SIZES = {"mini": REPO / "conf/mini/train_sniper.yaml", "paper": REPO / "conf/train_sniper.yaml",
          "jets": REPO / "conf/train_sniper_jets.yaml"}
@@ -156,8 +159,8 @@ def jets_contender(name: str) -> Callable[[List[Batch]], None]:
             torch.optim.AdamW(model.tts.discriminator.parameters(), **adamw)]
     trainer = GANTrainer
     if name == "sniper40":
-        controller = sniper_at_40("jets", model, opts)
-        options, trainer = SniperGANTrainer.attach(options, controller), SniperGANTrainer
+        sniper = sniper_at_40("jets", model, opts)
+        options, trainer = SniperGANTrainer.attach(options, sniper), SniperGANTrainer
     return lambda batches: train_epoch(trainer, model, opts, batches, options)
 
 
@@ -173,25 +176,33 @@ def config_accum_grad(size: str) -> int:
     return int(yaml.safe_load(SIZES[size].read_text()).get("accum_grad", 1))
 
 
-def sniper_masks(size: str, model: torch.nn.Module):
-    """The 40 % masks of the shipped sniper_conf, from fixed random scores, over what the
-    model's SNIPER trainer prunes (JETS: the generator)."""
+def sniper_scores(size: str, model: torch.nn.Module):
+    """The shipped sniper_conf at a constant 40 %, what the model's SNIPER trainer prunes
+    (JETS: the generator), and fixed random scores of it."""
     conf = yaml.safe_load(SIZES[size].read_text())["sniper_conf"]
     config = parse_sniper_conf({**conf, "schedule": {0: 40}})
     params = (SniperGANTrainer if size == "jets" else SniperTrainer).prunable(model, config)
     g = torch.Generator().manual_seed(1)
     scores = {n: torch.rand(p.shape, generator=g) for n, p in params.items()}
+    return config, params, scores
+
+
+def sniper_masks(size: str, model: torch.nn.Module):
+    """The 40 % masks of the shipped sniper_conf, from fixed random scores, over what the
+    model's SNIPER trainer prunes (JETS: the generator)."""
+    config, params, scores = sniper_scores(size, model)
     return config, params, ranking_for(scores, config, direction_slices(model))
 
 
-def sniper_at_40(size: str, model: torch.nn.Module, optimizers) -> SniperController:
-    """SNIPER's controller at 40 %, hooked into the optimizers that own what it prunes."""
-    config, params, ranking = sniper_masks(size, model)
-    controller = SniperController(config, params, ranking,
-                                  {n: p.detach().clone() for n, p in params.items()},
-                                  owning_optimizers(optimizers, params))
-    controller.set_sparsity(40, weights_conform_to=None)
-    return controller
+def sniper_at_40(size: str, model: torch.nn.Module, optimizers) -> Sniper:
+    """A SNIPER run at 40 %, hooked into the optimizers that own what it prunes."""
+    config, params, scores = sniper_scores(size, model)
+    sniper = Sniper.from_scores(config, params, scores,
+                                {n: p.detach().clone() for n, p in params.items()},
+                                direction_slices(model))
+    sniper.attach(optimizers)
+    sniper.begin_epoch(1)
+    return sniper
 
 
 def contender_options(accum_grad: int):
@@ -214,8 +225,8 @@ def contender(size: str, name: str, accum_grad: int) -> Callable[[List[Batch]], 
         opt = torch.optim.Adam(model.parameters(), lr=1e-4)
     elif name == "sniper40":
         opt = torch.optim.Adam(model.parameters(), lr=1e-4)
-        controller = sniper_at_40(size, model, [opt])
-        options, trainer = SniperTrainer.attach(options, controller), SniperTrainer
+        sniper = sniper_at_40(size, model, [opt])
+        options, trainer = SniperTrainer.attach(options, sniper), SniperTrainer
     else:
         config, _, ranking = sniper_masks(size, model)
         masks = ranking.masks(40, config.max_param_sparsity)
@@ -250,21 +261,16 @@ def step_times(size: str, reps: int, steps: int, shape) -> Dict:
     result = {
         "accum_grad": accum_grad,
         "seconds_per_step_median": {k: statistics.median(v) for k, v in times.items()},
-        "ratio_over_dense": {k: _ratios(times[k], times["dense"]) for k in names[1:]},
+        "ratio_over_dense": {k: ratio_range(times[k], times["dense"]) for k in names[1:]},
     }
     if "prune40" in names:
-        result["sniper_over_prune"] = _ratios(times["sniper40"], times["prune40"])
+        result["sniper_over_prune"] = ratio_range(times["sniper40"], times["prune40"])
     return result
 
 
 def _sync() -> None:
     if DEVICE == "cuda":
         torch.cuda.synchronize()
-
-
-def _ratios(a: List[float], b: List[float]) -> Dict:
-    r = [x / y for x, y in zip(a, b)]
-    return {"median": statistics.median(r), "min": min(r), "max": max(r)}
 
 
 def _rss_kib(field: str) -> int:
@@ -361,7 +367,94 @@ def main(argv=None) -> None:
             + "; peak memory over dense: " + ", ".join(
             f"{k} {v:.3f}" for k, v in r["peak_memory"]["ratio_over_dense"].items()), flush=True)
     out = {**here, "device": args.device, "amp": args.amp, "results": results}
-    atomic_write_text(args.out, json.dumps(out, indent=2) + "\n")
+    write_result(args.out, out, indent=2)
+
+
+# ----------------------------------------------------------------------------- table
+# what every row measures; each row's own config is checked apart (ROW_INPUTS)
+INPUTS = (*LIBRARY, "benchmarks/core/training.py", "benchmarks/step_overhead.py")
+ROW_INPUTS = {"mini": ("conf/mini/train_sniper.yaml",), "paper": ("conf/train_sniper.yaml",),
+              "jets": ("conf/train_sniper_jets.yaml",)}
+RESULT_FILES = {"step_overhead.json": "Cost per step",
+                "gpu/step_overhead_cuda.json": "Cost per step on a GPU",
+                "gpu/step_overhead_cuda_amp.json": "Cost per step on a GPU, under AMP"}
+ROW_NAMES = {"mini": "FastSpeech2 mini", "paper": "FastSpeech2 paper", "jets": "JETS (LJSpeech)"}
+# each row's goals: SNIPER / dense time, SNIPER / dense memory
+GOALS = {"mini": (1.05, None), "paper": (1.02, 1.10), "jets": (1.03, 1.10)}
+TOLERANCE = "with every row's SNIPER / dense median time inside the committed [min, max]"
+
+
+def measured_at(data: Dict) -> List[str]:
+    """Rows are measured separately (--sizes): each row's commit."""
+    return [r.get("measured", data)["commit"] for r in data["results"].values()]
+
+
+def reproduces(committed: Dict, new: Dict) -> List[str]:
+    """The rows (of both) whose SNIPER / dense median falls outside the committed range."""
+    return [d for size, r in committed["results"].items() if size in new["results"]
+            for d in outside_range(f"{size}.ratio_over_dense.sniper40.median",
+                                   new["results"][size]["ratio_over_dense"]["sniper40"]["median"],
+                                   r["ratio_over_dense"]["sniper40"])]
+
+
+def table(data: Dict) -> List[str]:
+    memory = ("CUDA's allocator peak above what was allocated before the model was built"
+              if data.get("device") == "cuda" else
+              "what training adds to a fresh process's resident set (weights, gradients, "
+              "Adam, activations, and the masks and initial values)")
+    lines = [
+        f"On {data.get('device', 'cpu')}{' under AMP' if data.get('amp') else ''}, each row's "
+        f"own date and commit in the table: the same model and batches through ESPnet's "
+        f"`train_one_epoch`, contenders alternated (the order rotating). FastSpeech2: SNIPER "
+        f"at 40 % (the shipped sniper_conf) and the same masks applied by "
+        f"`torch.nn.utils.prune` against dense. JETS (ESPnet's LJSpeech size): a step is a "
+        f"generator and a discriminator turn of `GANTrainer`, SNIPER with the generator at "
+        f"40 % against dense (no prune peer: the reference cannot train GAN models). Peak "
+        f"memory: {memory}.",
+        "",
+        "| model | measured | parameters | micro-batch | reps x steps | dense s/step | "
+        "SNIPER / dense time | prune / dense time | SNIPER / prune time | "
+        "SNIPER / dense memory | prune / dense memory |",
+        "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for size, r in data["results"].items():
+        time_goal, memory_goal = GOALS[size]
+        t, m, b = r["ratio_over_dense"], r["peak_memory"]["ratio_over_dense"], r["batch"]
+        measured = r.get("measured", data)
+        row_stale = (" (**stale**: its config changed since, rerun with `--sizes "
+                     f"{size}`)" if changes_since(measured["commit"], ROW_INPUTS[size]) else "")
+        sniper_time = cells.goal(t["sniper40"]["median"], time_goal,
+                                 (t["sniper40"]["min"], t["sniper40"]["max"]))
+        sniper_memory = (cells.goal(m["sniper40"], memory_goal) if memory_goal
+                         else f"{m['sniper40']:.3f}")
+        prune = (f"{t['prune40']['median']:.3f} | {cells.faster(r['sniper_over_prune'])}"
+                 if "prune40" in t else "- | -")
+        lines.append(
+            f"| {ROW_NAMES[size]} | {measured['date']}, {measured['commit']}{row_stale} "
+            f"| {r['params'] / 1e6:.2f} M | {b['utterances']} x {b['frames']} frames, "
+            f"accum_grad {r['accum_grad']} "
+            f"| {r['repetitions']} x {r['steps_per_repetition']} "
+            f"| {r['seconds_per_step_median']['dense']:.3f} "
+            f"| {sniper_time} [{t['sniper40']['min']:.3f}, {t['sniper40']['max']:.3f}] "
+            f"| {prune} | {sniper_memory} | {m.get('prune40', float('nan')):.3f} |"
+            .replace("| nan |", "| - |"))
+    return lines + [
+        "",
+        "Time ratios: median over repetitions [min, max]. At the mini size the resident-set "
+        "differences are of the order of the allocator's noise (a contender can measure "
+        "below dense); at the paper's size they are the masks, initial values and, for the "
+        "prune peer, the second copy of every pruned weight it keeps (`weight_orig`), but a "
+        "single process's high-water mark moves by about 5 % from run to run (an earlier run "
+        "measured SNIPER 1.098x and the prune peer 1.180x dense)."]
+
+
+def headline(data: Dict) -> str:
+    """SNIPER's step time over dense, per model."""
+    return "SNIPER's training step over dense (median [min, max] of alternated repetitions): " + \
+        "; ".join(f"{ROW_NAMES[size]} {r['ratio_over_dense']['sniper40']['median']:.3f} "
+                  f"[{r['ratio_over_dense']['sniper40']['min']:.3f}, "
+                  f"{r['ratio_over_dense']['sniper40']['max']:.3f}]"
+                  for size, r in data["results"].items())
 
 
 if __name__ == "__main__":

@@ -24,14 +24,17 @@ Each finished run writes its own JSON under ``--out_dir`` atomically and a rerun
 a killed run resumes where its training stopped. Runs go ``--jobs`` at a time, one thread
 each, seed-major, so that the contenders of a seed meet the same machine load.
 
-    python benchmarks/training_quality.py --quick   # 1 seed, 2 epochs, 3 contenders: minutes
-    python benchmarks/training_quality.py --seeds 8 --contenders dense sniper40to0 \
+    python -m benchmarks.training_quality --quick   # 1 seed, 2 epochs, 3 contenders: minutes
+    python -m benchmarks.training_quality --seeds 8 --contenders dense sniper40to0 \
         uniform_random40to0 random40to0      # the full grid of the masks work
 
 Writes ``<out_dir>/<contender>_seed<k>.json`` (default out_dir: results/full_grid), then
 the summary ``<out_dir>.json`` and the plot ``<out_dir>_paired.png`` (paired differences
 to dense with their interval bands), from whatever runs have finished. Time to quality
 counts a seed that never reaches dense's final loss as censored, not dropped.
+
+Its tables: the full grid (``full_grid.json``) and, in its own longer form, the grid of
+2026-12-01 (``training_quality.json``, made before the setup named its ``inference_model``).
 """
 
 import argparse
@@ -39,8 +42,6 @@ import copy
 import json
 import logging
 import math
-import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -48,11 +49,24 @@ from typing import Dict, List, Optional, Tuple
 
 import torch
 import yaml
-from scipy import stats as scipy_stats
 
-from bench_common import REPO, RESULTS, copy_recipe, provenance
-from paired_runs import load_runs, run_all, run_stages, scoring_seconds, still_to_run
+from benchmarks.core import cells
+from benchmarks.core.grid import (LOSSES, Runs, load_runs, loss_by_epoch, per_epoch_differences,
+                                  run_all, run_stages, still_to_run)
+from benchmarks.core.recipe import prepare, scoring_seconds
+from benchmarks.core.results import REPO, RESULTS, provenance, write_result
+from benchmarks.core.staleness import FASTSPEECH2_LIBRARY, RECIPE_CODE
 from espnet_sniper.fileio import atomic_write_text
+from espnet_sniper.recipe.evaluation.statistics import (censored_median, interval,
+                                                        log_ratio_interval, time_to_reach,
+                                                        verdict)
+
+# what its numbers depend on: the library (FastSpeech2's side), the mini configs, the
+# recipe's stages (data, durations, training, synthesis, scoring), the grid's driver
+INPUTS = (*FASTSPEECH2_LIBRARY, "conf/mini", *RECIPE_CODE, "benchmarks/core/grid.py",
+          "benchmarks/core/recipe.py", "benchmarks/training_quality.py")
+RESULT_FILES = {"full_grid.json": "The full grid",
+                "training_quality.json": "Training quality: the grid of 2026-12-01"}
 
 # name: (config under conf/mini/, sniper_conf keys changed, what it is)
 CONTENDERS: Dict[str, Tuple[str, dict, str]] = {
@@ -86,7 +100,6 @@ COMPARISONS = [
     ("uniform_snip40to0", "sniper40to0"), ("erk_snip40to0", "sniper40to0"),
     ("erk_random40to0", "sniper40to0"),
 ]
-LOSSES = ["loss", "l1_loss", "duration_loss", "pitch_loss", "energy_loss"]
 CONFIG_EPOCHS = 16  # what the conf/mini/ schedules are written for
 EARLY_EPOCHS = 2  # claim (a): "the first epochs"
 NEGLIGIBLE_TIME = 1.05  # claim (d): at most 5 % more wall time than dense
@@ -124,25 +137,6 @@ def contender_config(contender: str, seed: int, max_epoch: int) -> dict:
     return conf
 
 
-def prepare(work: Path, num_utts: int, num_held_out: Optional[int]) -> Path:
-    """The recipe copy with stages 1-5 done, redone only when the corpus changes
-    (``num_held_out`` None: the recipe's default, LJSpeech's share)."""
-    recipe = work / "sniper_tts1"
-    marker = recipe / "prepared.json"
-    wanted = {"num_utts": num_utts, "num_held_out": num_held_out}
-    if marker.exists() and json.loads(marker.read_text()) == wanted:
-        return recipe
-    copy_recipe(work)
-    logging.info(f"stages 1-5 on {num_utts} utterances in {recipe} (log: {recipe}/prepare.log)")
-    with open(recipe / "prepare.log", "w") as log:
-        held = ["--num_held_out", str(num_held_out)] if num_held_out else []
-        subprocess.run(["./run.sh", "--mini", "true", "--mini_num_utts", str(num_utts), *held,
-                        "--stage", "1", "--stop_stage", "5"], cwd=recipe, check=True,
-                       stdout=log, stderr=subprocess.STDOUT)
-    atomic_write_text(marker, json.dumps(wanted))
-    return recipe
-
-
 def train_and_score(recipe: Path, setup: Dict, contender: str, seed: int) -> Dict:
     tag = f"{contender}_seed{seed}"
     config = recipe / "grid" / f"{tag}.yaml"
@@ -152,13 +146,12 @@ def train_and_score(recipe: Path, setup: Dict, contender: str, seed: int) -> Dic
     log_path = recipe / "grid" / f"{tag}.log"
     # the floor and baseline of the eval set are scored once, by the first run
     earlier = sorted((recipe / "exp").glob("*_seed*/results.json"))
-    reuse = ["--score_references", str(earlier[0].resolve())] if earlier else []
+    reuse = {"score_references": earlier[0].resolve()} if earlier else {}
     logging.info(f"{tag}: training, synthesis and scoring (log: {log_path})")
     # the mel score of the model whose validation loss is reported: the last epoch's; its
     # intelligibility is benchmarks/asr_judge.py's (one judge for every run)
-    exp = run_stages(recipe, setup, 6, 8, config, tag, log_path, "--mos", "none",
-                     "--asr", "none", "--inference_model", f"{setup['max_epoch']}epoch.pth",
-                     *reuse)
+    exp = run_stages(recipe, setup, 6, 8, config, tag, log_path, mos="none", asr="none",
+                     inference_model=f"{setup['max_epoch']}epoch.pth", **reuse)
     return collect(exp)
 
 
@@ -185,30 +178,6 @@ def collect(exp: Path) -> Dict:
 
 
 # ----------------------------------------------------------------------------- analysis
-def interval(values: List[float]) -> Dict:
-    """Mean, 95 % t-interval over seeds, and the smallest difference this many seeds detect
-    (two-sided 5 %, power 80 %) at the observed spread."""
-    n = len(values)
-    mean = statistics.fmean(values)
-    if n < 2:
-        return {"mean": mean, "ci95": [float("nan"), float("nan")], "n": n,
-                "detectable": float("nan")}
-    sd = statistics.stdev(values)
-    t = scipy_stats.t.ppf(0.975, n - 1)
-    detectable = (t + scipy_stats.t.ppf(0.8, n - 1)) * sd / math.sqrt(n)
-    return {"mean": mean, "ci95": [mean - t * sd / math.sqrt(n), mean + t * sd / math.sqrt(n)],
-            "n": n, "detectable": detectable}
-
-
-def verdict(diff: Dict, lower_is_better: bool = True) -> str:
-    """yes: the contender is better with 95 % confidence; no: worse; else cannot tell."""
-    lo, hi = diff["ci95"]
-    if math.isnan(lo):
-        return "cannot tell"
-    better, worse = (hi < 0, lo > 0) if lower_is_better else (lo > 0, hi < 0)
-    return "yes" if better else "no" if worse else "cannot tell"
-
-
 def wall_seconds(run: Dict) -> List[float]:
     """Cumulative seconds at the end of each epoch, SNIP scoring included."""
     total, walls = run["scoring_seconds"], []
@@ -218,45 +187,13 @@ def wall_seconds(run: Dict) -> List[float]:
     return walls
 
 
-def time_to_reach(run: Dict, target: float) -> Optional[Tuple[float, float]]:
-    """(wall seconds, steps) at which the validation loss first reaches ``target``,
-    interpolated linearly within the epoch; None when it never does."""
-    walls, prev_loss, prev_wall, prev_steps = wall_seconds(run), None, run["scoring_seconds"], 0
-    for e, wall in zip(run["epochs"], walls):
-        loss = e["valid"]["loss"]
-        if loss <= target:
-            share = 1.0 if prev_loss is None else (prev_loss - target) / (prev_loss - loss)
-            return (prev_wall + share * (wall - prev_wall),
-                    prev_steps + share * (e["steps"] - prev_steps))
-        prev_loss, prev_wall, prev_steps = loss, wall, e["steps"]
-    return None
+def run_time_to_reach(run: Dict, target: float) -> Optional[Tuple[float, float]]:
+    """(wall seconds, steps) at which the run's validation loss first reaches ``target``."""
+    return time_to_reach([e["valid"]["loss"] for e in run["epochs"]], wall_seconds(run),
+                         [e["steps"] for e in run["epochs"]], run["scoring_seconds"], target)
 
 
-def per_epoch_differences(runs: Dict[str, Dict[int, Dict]], a: str, b: str,
-                          seeds: List[int]) -> List[Dict]:
-    """a - b per epoch over ``seeds``: each validation loss term, and the total in % of b's,
-    with their intervals over seeds."""
-    n_epochs = min(len(runs[c][s]["epochs"]) for c in (a, b) for s in seeds)
-    rows = []
-    for i in range(n_epochs):
-        valid_a = [runs[a][s]["epochs"][i]["valid"] for s in seeds]
-        valid_b = [runs[b][s]["epochs"][i]["valid"] for s in seeds]
-        row = {"epoch": i + 1}
-        for k in LOSSES:
-            row[k] = interval([x[k] - y[k] for x, y in zip(valid_a, valid_b)])
-        row["loss_percent"] = interval([100 * (x["loss"] / y["loss"] - 1)
-                                        for x, y in zip(valid_a, valid_b)])
-        rows.append(row)
-    return rows
-
-
-def loss_by_epoch(done: List[Dict]) -> List[Dict]:
-    """The validation loss of these runs per epoch, with its interval over them."""
-    n_epochs = min(len(r["epochs"]) for r in done)
-    return [interval([r["epochs"][i]["valid"]["loss"] for r in done]) for i in range(n_epochs)]
-
-
-def paired(runs: Dict[str, Dict[int, Dict]], a: str, b: str) -> Optional[Dict]:
+def paired(runs: Runs, a: str, b: str) -> Optional[Dict]:
     """a - b per seed, on every measure, for the seeds both have."""
     seeds = sorted(set(runs.get(a, {})) & set(runs.get(b, {})))
     if not seeds:
@@ -279,25 +216,7 @@ def paired(runs: Dict[str, Dict[int, Dict]], a: str, b: str) -> Optional[Dict]:
             "wall_time_ratio": log_ratio_interval(time_ratio)}
 
 
-def censored_median(values: List[Optional[float]]) -> Optional[float]:
-    """Median of per-seed ratios where None is "not reached within the run" (censored at the
-    run's end, after every observed value): the Kaplan-Meier median for this censoring.
-    None when half of the seeds or more never reach it."""
-    ordered = sorted(v for v in values if v is not None)
-    k = len(values)
-    # the median is the (ceil(k/2))-th smallest value counting the censored as infinite
-    rank = (k + 1) // 2
-    return ordered[rank - 1] if rank <= len(ordered) else None
-
-
-def log_ratio_interval(ratios: List[float]) -> Dict:
-    """Geometric mean of ratios and its 95 % interval, from a t-interval on their logs."""
-    logs = interval([math.log(r) for r in ratios])
-    return {"geometric_mean": math.exp(logs["mean"]), "n": logs["n"],
-            "ci95": [math.exp(x) if not math.isnan(x) else float("nan") for x in logs["ci95"]]}
-
-
-def time_to_quality(runs: Dict[str, Dict[int, Dict]], contender: str) -> Optional[Dict]:
+def time_to_quality(runs: Runs, contender: str) -> Optional[Dict]:
     """Steps (and wall time) for ``contender`` to reach dense's final validation loss, as a
     ratio to dense's whole run. A seed that never gets there is censored, not dropped: the
     median counts it as not reached; the loss ratio at the end (the fixed budget) covers
@@ -309,7 +228,7 @@ def time_to_quality(runs: Dict[str, Dict[int, Dict]], contender: str) -> Optiona
     mel_reached = 0
     for s in seeds:
         dense, run = runs["dense"][s], runs[contender][s]
-        reached = time_to_reach(run, dense["epochs"][-1]["valid"]["loss"])
+        reached = run_time_to_reach(run, dense["epochs"][-1]["valid"]["loss"])
         wall.append(None if reached is None else reached[0] / wall_seconds(dense)[-1])
         steps.append(None if reached is None else reached[1] / dense["epochs"][-1]["steps"])
         mel_reached += (run["eval"]["mel_db"]["normalized"]["mean"]
@@ -366,7 +285,7 @@ SAME_FIRST_EPOCH = [("sniper40to0", "constant40", "zeroregrow40to0"),
                     ("sniper20to0", "constant20")]
 
 
-def pairing_check(runs: Dict[str, Dict[int, Dict]]) -> Dict:
+def pairing_check(runs: Runs) -> Dict:
     """Whether the runs of SAME_FIRST_EPOCH have bit-identical epoch-1 validation losses,
     per seed: the grid's pairing (weights, batches, random streams) made visible."""
     out = {}
@@ -378,7 +297,7 @@ def pairing_check(runs: Dict[str, Dict[int, Dict]]) -> Dict:
     return out
 
 
-def summarize(runs: Dict[str, Dict[int, Dict]]) -> Dict:
+def summarize(runs: Runs) -> Dict:
     contenders = {}
     for c, by_seed in runs.items():
         if not by_seed:
@@ -461,6 +380,184 @@ def plot(summary: Dict, path: Path) -> None:
     plt.close(fig)
 
 
+# ----------------------------------------------------------------------------- tables
+def scored_over(setup: Dict) -> str:
+    batches = setup["score_batches"]
+    return "the whole first epoch (as the paper)" if batches == "whole epoch" else batches
+
+
+def table(data: Dict) -> List[str]:
+    """The full grid's table, or the 2026-12-01 grid's longer one (its setup predates
+    ``inference_model``)."""
+    return full_grid_table(data) if "inference_model" in data["setup"] else grid_table(data)
+
+
+def full_grid_table(data: Dict) -> List[str]:
+    """The paper's claims again, on the current code, with the mask variant the early grid
+    favours; time to quality with seeds that never get there censored."""
+    c, setup, cmp = data["contenders"], data["setup"], data["comparisons"]
+    n = min(len(r["seeds"]) for r in c.values())
+    lines = [
+        f"The runs trained on commit {', '.join(data.get('run_commits', [data['commit']]))}; "
+        f"{data['runs_finished']} of {data['runs_planned']} planned runs"
+        f"{'' if data['runs_finished'] >= data['runs_planned'] else ', still running'}: "
+        f"{n} paired seeds, "
+        f"{setup['max_epoch']} epochs of the mini FastSpeech2 on the {setup['num_utts']}-"
+        f"utterance corpus, the conf/mini/ 40 -> 0 schedule scaled to them, SNIP scored over "
+        f"{scored_over(setup)}; validation loss and mel score (stage 8, normalized: 0 = "
+        f"floor, 1 = no skill) of the same model, the last epoch's. Ratios are geometric means "
+        f"with 95 % intervals from t-intervals of their logs.", "",
+        "| contender | valid loss epoch 1 | epoch 2 | final | final mel score |",
+        "|---|---:|---:|---:|---:|"]
+    for name, r in c.items():
+        loss = r["valid_loss_by_epoch"]
+        lines.append(f"| {name}: {r['description']} | {cells.mean_ci(loss[0])} | "
+                     f"{cells.mean_ci(loss[1])} | {cells.mean_ci(loss[-1])} | "
+                     f"{cells.mean_ci(r['final_mel_normalized'])} |")
+    lines += ["", "| minus dense | valid loss epoch 1 | epoch 2 | final loss ratio | "
+              "final mel score | reach dense's final loss | steps to it (median, censored) |",
+              "|---|---:|---:|---:|---:|---:|---:|"]
+    for key, d in cmp.items():
+        if not key.endswith("-dense"):
+            continue
+        name = key[: -len("-dense")]
+        t = data["time_to_quality"].get(name)
+        e = d["per_epoch"]
+        reach = f"{t['reached']} of {len(t['seeds'])}" if t else "-"
+        median = (f"{t['steps_ratio_median']:.2f} x dense" if t and t["steps_ratio_median"]
+                  else "not reached by half" if t else "-")
+        lines.append(f"| {name} | {cells.ci(e[0]['loss'])} | {cells.ci(e[1]['loss'])} | "
+                     f"{cells.ratio(d['final_loss_ratio'])} | "
+                     f"{cells.ci(d['final_mel_normalized'])} | {reach} | {median} |")
+    lines += ["", "The paper's claims here (yes / no: the 95 % interval excludes no difference; "
+              "cannot tell: it does not):", ""]
+    for key, d in cmp.items():
+        if key.endswith("-dense"):
+            early = [cells.difference_verdict(row["loss"]) for row in d["per_epoch"][:2]]
+            lines.append(f"- {key[: -len('-dense')]}: (a) lower loss than dense in epochs 1 "
+                         f"and 2: {', '.join(early)}; (c) final model better than dense: loss "
+                         f"{cells.difference_verdict(d['final_loss'])}, mel score "
+                         f"{cells.difference_verdict(d['final_mel_normalized'])}")
+    return lines + ["", "![paired differences](benchmarks/results/full_grid_paired.png)"]
+
+
+def grid_table(data: Dict) -> List[str]:
+    c, setup, cmp = data["contenders"], data["setup"], data["comparisons"]
+    n_seeds = min(len(r["seeds"]) for r in c.values())
+    lines = [
+        f"The paired grid at the mini scale, not LJSpeech: mini FastSpeech2 (adim 96, 2 + 2 "
+        f"layers), the generated corpus ({setup['num_utts']} utterances: "
+        f"{setup['num_held_out']} validation, {setup['num_held_out']} eval, the rest "
+        f"training; forward-sum durations), {setup['max_epoch']} epochs, the conf/mini/ "
+        f"schedules scaled to them; {n_seeds} seeds per contender; {setup['jobs']} runs at a "
+        f"time, one thread each. For a seed every contender starts from the same weights and "
+        f"sees the same batches; differences are per seed, with 95 % t-intervals over seeds; "
+        f"'detectable' is the smallest difference these seeds detect (two-sided 5 %, power "
+        f"80 %). Validation loss: FastSpeech2's total (mel L1 before and after the postnet, "
+        f"duration, pitch, energy); mel score: stage 8's normalized log-mel distance on the "
+        f"eval set (0 = floor, 1 = no skill; lower is better).",
+        "",
+        "| contender | schedule | valid loss epoch 1 | final valid loss | final mel score | "
+        "wall min |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for name, r in c.items():
+        schedule = r["schedule"] or "dense"
+        if isinstance(schedule, dict):
+            schedule = ", ".join(f"{k}: {v:g}" for k, v in schedule.items())
+        lines.append(
+            f"| {name}: {r['description']} | {schedule} | "
+            f"{cells.mean_ci(r['valid_loss_by_epoch'][0])} | "
+            f"{cells.mean_ci(r['valid_loss_by_epoch'][-1])} "
+            f"| {cells.mean_ci(r['final_mel_normalized'])} | "
+            f"{r['wall_seconds']['mean'] / 60:.1f} |")
+    checks = [f"{group}: {sum(ok.values())} of {len(ok)} seeds" for group, ok
+              in data["pairing_check"].items() if ok]
+    if checks:
+        lines += ["", "Pairing, checked: contenders that run the same computation until their "
+                  "first sparsity change have bit-identical epoch-1 validation losses ("
+                  + "; ".join(checks) + ")."]
+    lines += ["", "Paired differences (first - second; negative: the first is better):", "",
+              "| difference | valid loss epoch 1 | epoch 2 | final valid loss (detectable) | "
+              "final mel score (detectable) | wall-time ratio |",
+              "|---|---:|---:|---:|---:|---:|"]
+    for key, d in cmp.items():
+        e = d["per_epoch"]
+        lines.append(
+            f"| {key.replace('-', ' - ')} | {cells.ci(e[0]['loss'])} | {cells.ci(e[1]['loss'])} | "
+            f"{cells.ci(d['final_loss'])}{cells.detectable(d['final_loss'])} | "
+            f"{cells.ci(d['final_mel_normalized'])}"
+            f"{cells.detectable(d['final_mel_normalized'])} "
+            f"| {cells.mean_ci(d['wall_time_ratio'])} |")
+    lines += ["", "The paper's claims at this scale (yes / no: the 95 % interval excludes "
+              "no difference; cannot tell: it does not):", ""]
+    for sniper, a in data["answers"].items():
+        early = ", ".join(cells.ci(x)
+                          for x in a["a_lower_early_loss_than_dense"]["difference_by_epoch"])
+        lines.append(f"- **{sniper}**: (a) lower validation loss than dense in epochs 1-2: "
+                     f"**{a['a_lower_early_loss_than_dense']['verdict']}** ({early})")
+        if "b_final_better_than_constant" in a:
+            b = a["b_final_better_than_constant"]
+            lines.append(f"  (b) final model better than constant sparsity: loss "
+                         f"**{b['verdict_loss']}** ({cells.ci(b['loss_difference'])}), mel "
+                         f"score **{b['verdict_mel']}** "
+                         f"({cells.ci(b['mel_normalized_difference'])})")
+        cc = a["c_final_better_than_dense"]
+        lines.append(f"  (c) final model better than dense: loss **{cc['verdict_loss']}** "
+                     f"({cells.ci(cc['loss_difference'])}), mel score **{cc['verdict_mel']}** "
+                     f"({cells.ci(cc['mel_normalized_difference'])})")
+        dd = a["d_negligible_extra_time"]
+        lines.append(f"  (d) negligible extra training time (<= {dd['threshold']:.2f} x dense), "
+                     f"from the grid's wall times: **{dd['verdict']}** (ratio "
+                     f"{cells.mean_ci(dd['wall_time_ratio'])}); see the caveat below")
+    lines += ["", *controls_and_losses(cmp)]
+    lines += ["", "Time to quality: wall time (SNIP scoring included) and steps to reach "
+              "dense's final validation loss, as a ratio to dense's whole run (over the seeds "
+              "that reach it within the grid's epochs):", "",
+              "| contender | wall-time ratio | steps ratio | seeds not reaching it | final mel "
+              "score at least dense's |", "|---|---:|---:|---:|---:|"]
+    for name, t in data["time_to_quality"].items():
+        wall = cells.mean_ci(t["wall_ratio"]) if t["wall_ratio"] else "-"
+        steps = cells.mean_ci(t["steps_ratio"]) if t["steps_ratio"] else "-"
+        lines.append(f"| {name} | {wall} | {steps} | {len(t['unreached_seeds'])} of "
+                     f"{len(t['seeds'])} | {t['final_mel_at_least_dense']} |")
+    return lines + ["", "Wall times in this grid are not a cost measurement: its runs shared "
+                    "the machine with development work and test suites for part of the time, "
+                    "which contenders met unevenly; `python -m benchmarks.step_overhead` "
+                    "measures the cost of a step. The steps ratio of time to quality is "
+                    "load-free.", "",
+                    "![paired differences](benchmarks/results/training_quality_paired.png)"]
+
+
+CONTROLS = {"random40to0": "SNIP's masks against random masks",
+            "nolrscale40to0": "per-tensor learning-rate scaling against none",
+            "zeroregrow40to0": "regrowth at initial values against regrowth from zero"}
+
+
+def controls_and_losses(cmp: Dict) -> List[str]:
+    """What the controls measured, and every point where a SNIPER contender measured worse."""
+    def points(d: Dict) -> List[Tuple[str, Dict]]:
+        return [("validation loss, epoch 1", d["per_epoch"][0]["loss"]),
+                ("validation loss, epoch 2", d["per_epoch"][1]["loss"]),
+                ("final validation loss", d["final_loss"]),
+                ("final mel score", d["final_mel_normalized"])]
+
+    lines = ["The controls (SNIPER 40 -> 0 minus the control; better: the 95 % interval is "
+             "below 0):", ""]
+    for control, question in CONTROLS.items():
+        d = cmp.get(f"sniper40to0-{control}")
+        if d is None:
+            continue
+        found = "; ".join(f"{what} {cells.difference_verdict(x)} ({cells.ci(x)})"
+                          for what, x in points(d))
+        lines.append(f"- {question}: {found}")
+    losses = [f"{key.replace('-', ' - ')}: {what} ({cells.ci(x)})"
+              for key, d in cmp.items() if key.startswith("sniper")
+              for what, x in points(d) if cells.difference_verdict(x) == "worse"]
+    return lines + ["", "A SNIPER contender measured worse than the other (interval above 0): "
+                    + ("; ".join(losses) if losses else "nowhere at this scale") + "."]
+
+
 # ----------------------------------------------------------------------------- driver
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -524,14 +621,14 @@ def main(argv=None) -> None:
     failures = run_all(todo, one, out_dir, args.jobs)
     runs = load_runs(out_dir, args.contenders, setup)
     summary = summarize(runs)
-    atomic_write_text(out_dir.with_suffix(".json"), json.dumps(
-        {**provenance("training_quality"), "setup": setup,
-         "runs_planned": len(plan), "runs_finished": sum(len(v) for v in runs.values()),
-         # the code that trained (the summary may be written later, from another commit)
-         "run_commits": sorted({r["commit"] for c in runs.values() for r in c.values()}),
-         "eval_utterances": next((r["eval_utterances"] for c in runs.values()
-                                  for r in c.values()), None),
-         **summary}, indent=1) + "\n")
+    write_result(out_dir.with_suffix(".json"), {
+        **provenance("training_quality"), "setup": setup,
+        "runs_planned": len(plan), "runs_finished": sum(len(v) for v in runs.values()),
+        # the code that trained (the summary may be written later, from another commit)
+        "run_commits": sorted({r["commit"] for c in runs.values() for r in c.values()}),
+        "eval_utterances": next((r["eval_utterances"] for c in runs.values()
+                                 for r in c.values()), None),
+        **summary})
     if summary["comparisons"]:
         plot(summary, out_dir.with_name(out_dir.name + "_paired.png"))
     if failures:

@@ -4,7 +4,7 @@
 VITS is not in the suite because of its cost: a VITS process spends about 40 s of CPU
 before its first step, compiling (numba) the fallback of ESPnet's monotonic alignment
 search when its Cython extension is not built, as in a pip install. This script trains
-the tests' tiny VITS (test/tiny_tts_data.py) three epochs three times, each in a process
+the tests' tiny VITS (espnet_sniper/testing.py) three epochs three times, each in a process
 of its own:
 
   stock    espnet2.bin.gan_tts_train, dense
@@ -16,7 +16,7 @@ wherever the masks of its epoch prune (rebuilt from its saved scores and the mod
 builds from its config.yaml), only the generator is pruned, no weight-normalized slice is
 all zero, and stock ESPnet's Text2Speech synthesizes a waveform from its final model.
 
-    python benchmarks/vits_check.py     # ~3 minutes here; writes results/vits_check.json
+    python -m benchmarks.vits_check     # ~3 minutes here; writes results/vits_check.json
 """
 
 import argparse
@@ -30,16 +30,17 @@ from pathlib import Path
 
 import torch
 
-from bench_common import REPO, RESULTS, provenance, single_thread_env
-from espnet_sniper.fileio import atomic_write_text
+from benchmarks.core.recipe import single_thread_env
+from benchmarks.core.results import REPO, RESULTS, provenance, write_result
+from benchmarks.core.staleness import LIBRARY
+from espnet_sniper import testing as tiny  # the tests' tiny data and VITS
 from espnet_sniper.masks import ScoreRanking
 from espnet_sniper.state import SniperState
 from espnet_sniper.weight_norm import direction_slices
 
-sys.path.insert(0, str(REPO / "test"))
-import tiny_tts_data as tiny  # noqa: E402  (the tests' tiny data and VITS)
-
 SCHEDULE = {0: 50, 1: 25, 2: 0}
+INPUTS = (*LIBRARY, "benchmarks/vits_check.py")
+RESULT_FILES = {"vits_check.json": "VITS"}
 RUNS = {"stock": ("espnet2.bin.gan_tts_train", None),
         "plain": ("espnet_sniper.bin.gan_tts_train", None),
         "sniper": ("espnet_sniper.bin.gan_tts_train", {"schedule": SCHEDULE})}
@@ -118,15 +119,33 @@ def main(argv=None) -> None:
               and sniper["no_weight_norm_magnitude"] and sniper["synthesized_finite"]
               and all(e["nonzero_where_pruned"] == 0 and e["all_zero_weight_norm_slices"] == 0
                       and e["finite"] for e in sniper["epochs"]))
-    result = {**provenance("vits_check"), "model": "tiny VITS (test/tiny_tts_data.py)",
+    result = {**provenance("vits_check"), "model": "tiny VITS (espnet_sniper/testing.py)",
               "parameters": n_params, "schedule": SCHEDULE,
               "plain_equals_stock": all(torch.equal(stock[k], plain[k]) for k in stock),
               "sniper": sniper, "passed": passed,
               "cost": {n: {"wall_s": r["wall_s"], "cpu_s": r["cpu_s"]} for n, r in runs.items()}}
-    atomic_write_text(args.out, json.dumps(result, indent=2) + "\n")
+    write_result(args.out, result, indent=2)
     print(f"VITS check {'passed' if passed else 'FAILED'}: zero share by epoch "
           + ", ".join(f"{e['zero_share_percent']:.2f} %" for e in sniper["epochs"])
           + f"; CPU per run " + ", ".join(f"{n} {r['cpu_s']:.0f} s" for n, r in runs.items()))
+
+
+def table(data: dict) -> list:
+    s = data["sniper"]
+    by_epoch = ", ".join(f"epoch {e['epoch']}: {e['zero_share_percent']:.2f} % zero at "
+                         f"{e['nominal_sparsity']:g} %" for e in s["epochs"])
+    cost = ", ".join(f"{name} {c['cpu_s']:.0f} s" for name, c in data["cost"].items())
+    return [
+        f"The tests' tiny VITS ({data['parameters'] / 1e3:.1f} k parameters) through the GAN "
+        f"CLI, 3 epochs, schedule {data['schedule']}: "
+        f"**{'passed' if data['passed'] else 'FAILED'}**. Without sniper_conf the weights "
+        f"equal stock `espnet2.bin.gan_tts_train`'s bit for bit: {data['plain_equals_stock']}; "
+        f"the generator's {s['prunable_tensors']} prunable tensors ({s['prunable_entries']} "
+        f"entries; no discriminator, no `weight_g`) are zero wherever the epoch's masks prune "
+        f"({by_epoch}; entries VITS initializes at zero count too), no weight-norm slice is "
+        f"all zero, and stock `Text2Speech` makes {s['synthesized_seconds']:.2f} s of finite "
+        f"audio. CPU seconds per process: {cost}.",
+    ]
 
 
 if __name__ == "__main__":

@@ -2,8 +2,7 @@
 
 * ``global``: the paper's. One ranking over all prunable entries decides; a tensor never
   loses more than the cap (``max_param_sparsity``) and the surplus is not handed on, so
-  the real sparsity can end below the nominal one. Its counts come from the ranking
-  (``ScoreRanking``), not from here.
+  the real sparsity can end below the nominal one.
 * ``uniform``: every tensor loses ``floor(p/100 * n)`` of its ``n`` entries.
 * ``erk``: Erdos-Renyi-Kernel densities (Evci et al. 2020, RigL): a tensor's density is
   proportional to the sum of its dimensions over their product, so small and thin tensors
@@ -13,12 +12,56 @@
 Both per-tensor allocations only grow a tensor's pruned count as ``p`` grows, so the masks
 built from them are nested; each count is floored, so the real sparsity is the nominal
 one less under one entry per tensor.
+
+Each is an ``Allocation`` registered under its name in ``ALLOCATIONS``; a new one is one
+more class there.
 """
 
 import math
+from abc import ABC, abstractmethod
 from typing import Dict, Mapping, Sequence
 
-ALLOCATIONS = ("global", "uniform", "erk")
+import torch
+
+from espnet_sniper.registry import Registry
+
+
+class Allocation(ABC):
+    """How many entries each tensor loses at a nominal sparsity."""
+
+    @abstractmethod
+    def pruned_counts(self, ranks: Mapping[str, torch.Tensor], sparsity: float,
+                      max_param_sparsity: float) -> Dict[str, int]:
+        """Entries pruned per tensor at ``sparsity`` %, given every prunable entry's place
+        in the global order (``ranks``, 0 = lowest score; their shapes are the tensors')."""
+
+
+ALLOCATIONS: Registry[Allocation] = Registry("allocation")
+
+
+@ALLOCATIONS.register("global")
+class GlobalAllocation(Allocation):
+    def pruned_counts(self, ranks, sparsity, max_param_sparsity):
+        total = sum(r.numel() for r in ranks.values())
+        n_pruned = math.floor(sparsity * total / 100)
+        return {
+            name: min(int((r < n_pruned).sum()), math.floor(max_param_sparsity * r.numel() / 100))
+            for name, r in ranks.items()
+        }
+
+
+@ALLOCATIONS.register("uniform")
+class UniformAllocation(Allocation):
+    def pruned_counts(self, ranks, sparsity, max_param_sparsity):
+        return uniform_pruned({name: r.shape for name, r in ranks.items()}, sparsity)
+
+
+@ALLOCATIONS.register("erk")
+class ErkAllocation(Allocation):
+    def pruned_counts(self, ranks, sparsity, max_param_sparsity):
+        return erk_pruned({name: r.shape for name, r in ranks.items()}, sparsity,
+                          max_param_sparsity)
+
 
 # bisection steps for ERK's scale: 2**-200 of the starting interval is far below an entry
 _ERK_STEPS = 200

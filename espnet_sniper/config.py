@@ -45,14 +45,12 @@ from typing import Any, Mapping, Optional, Tuple
 
 from espnet_sniper.allocation import ALLOCATIONS
 from espnet_sniper.schedule import ScheduleError, SparsitySchedule
+from espnet_sniper.scoring import SCORERS
 
 IGNORED_REFERENCE_KEYS = {
     "sniper_dir": "the SNIPER state lives in <output_dir>/sniper",
     "forward_mask": "masking is applied at the optimizer step, never in forward",
 }
-
-
-SCORINGS = ("snip", "magnitude", "random")
 
 
 class SniperConfigError(ValueError):
@@ -173,11 +171,11 @@ def parse_sniper_conf(conf: Optional[Mapping[str, Any]]) -> Optional[SniperConfi
         raise _fail("tie_break_seed", f"must be a non-negative integer, got {seed!r}")
 
     scoring = conf.get("scoring", "snip")
-    if scoring not in SCORINGS:
-        raise _fail("scoring", f"must be one of {list(SCORINGS)}, got {scoring!r}")
+    if scoring not in SCORERS:
+        raise _fail("scoring", f"must be one of {SCORERS.names()}, got {scoring!r}")
     allocation = conf.get("allocation", "global")
     if allocation not in ALLOCATIONS:
-        raise _fail("allocation", f"must be one of {list(ALLOCATIONS)}, got {allocation!r}")
+        raise _fail("allocation", f"must be one of {ALLOCATIONS.names()}, got {allocation!r}")
     shuffle = _bool(conf, "shuffle_within_tensor", False)
     if shuffle and scoring == "random":
         raise _fail("shuffle_within_tensor", "shuffles scored positions; with scoring: random "

@@ -1,7 +1,8 @@
 """The live side of SNIPER: masks, regrowth and learning-rate factors at the optimizer step.
 
-One ``SniperController`` owns the masks of a run and is called at three points, through
-PyTorch's own hooks (nothing of ESPnet's is patched):
+One ``SniperController`` applies the masks of a run (given as ``ScheduleMasks`` by its
+owner, lifecycle.py's ``Sniper``) and is called at three points, through PyTorch's own
+hooks (nothing of ESPnet's is patched):
 
 * after each gradient is accumulated (``register_post_accumulate_grad_hook``) on the
   micro-batch that ends an accumulation window: pruned entries' gradients are zeroed, so
@@ -38,13 +39,7 @@ import torch
 
 from espnet_sniper.config import SniperConfig
 from espnet_sniper.rank_agreement import check_ranks_agree
-from espnet_sniper.masks import (
-    Masks,
-    ScheduleMasks,
-    ScoreRanking,
-    real_sparsity,
-    tensor_density,
-)
+from espnet_sniper.masks import Masks, ScheduleMasks, real_sparsity, tensor_density
 
 
 class SniperController:
@@ -52,7 +47,7 @@ class SniperController:
         self,
         config: SniperConfig,
         params: Dict[str, torch.nn.Parameter],
-        ranking: ScoreRanking,
+        schedule_masks: ScheduleMasks,
         init_values: Dict[str, torch.Tensor],
         optimizers: Sequence[torch.optim.Optimizer],
         distributed: bool = False,
@@ -60,9 +55,7 @@ class SniperController:
         self.config = config
         self.distributed = distributed
         self.params = params
-        self.schedule_masks = ScheduleMasks(
-            ranking, config.schedule.sparsities(), config.max_param_sparsity
-        )
+        self.schedule_masks = schedule_masks
         self._regrowable_init = (
             self._regrowable_values(init_values) if config.restore_init_values else {}
         )
@@ -70,16 +63,16 @@ class SniperController:
         self.sparsity: Optional[float] = None  # what the weights conform to
         self.masks: Optional[Masks] = None  # bool, True = kept; None while dense
         self.lr_factors: Dict[torch.nn.Parameter, float] = {}
-        self.noise_std: Optional[float] = None  # set per iteration by the trainer
+        self._noise_std: Optional[float] = None  # set per iteration (begin_iteration)
         # False on the iterations that do not end an accumulation window: their gradients
         # are masked with the last one's, since only the sum reaches clipping and the step
-        self.window_ends = True
+        self._window_ends = True
         self._device_masks: Dict[torch.nn.Parameter, torch.Tensor] = {}
         self._before_step: Dict[torch.nn.Parameter, torch.Tensor] = {}
         self._handles: List[torch.utils.hooks.RemovableHandle] = []
         self._noise_enabled = False
         # under DDP, the first step of each epoch counts what reaches it unmasked
-        self.audit_next_step = False
+        self._audit_next_step = False
         self._all_params = [
             p for opt in self.optimizers for g in opt.param_groups for p in g["params"]
         ]
@@ -191,6 +184,29 @@ class SniperController:
             "sniper_lr_factor": self.mean_lr_factor(),
         }
 
+    # ------------------------------------------------------------------ iterations
+    def begin_epoch_steps(self) -> None:
+        """An epoch's iterations start: under DDP, audit its first step's gradients."""
+        self._audit_next_step = True
+
+    def begin_iteration(self, ends_window: bool, noise_std: Optional[float]) -> None:
+        """The next backward ends an accumulation window (its step follows) or not, and
+        adds gradient noise of ``noise_std`` (None: none)."""
+        self._window_ends = ends_window
+        self._noise_std = noise_std
+
+    def end_epoch_steps(self) -> None:
+        """An epoch's iterations are over."""
+        self._noise_std = None
+        if not self._window_ends:
+            # an unfinished window's gradients stay for the next epoch's first step
+            self.mask_gradients()
+        self._window_ends = True
+
+    @property
+    def window_ends(self) -> bool:
+        return self._window_ends
+
     # ------------------------------------------------------------------ hooks
     @property
     def noise_enabled(self) -> bool:
@@ -227,15 +243,15 @@ class SniperController:
 
     @torch.no_grad()
     def _on_grad(self, p: torch.nn.Parameter) -> None:
-        if self.noise_std is not None:
-            p.grad.add_(torch.randn(p.grad.shape).to(p.grad.device), alpha=self.noise_std)
+        if self._noise_std is not None:
+            p.grad.add_(torch.randn(p.grad.shape).to(p.grad.device), alpha=self._noise_std)
         mask = self._device_masks.get(p)
-        if mask is not None and self.window_ends:
+        if mask is not None and self._window_ends:
             p.grad.mul_(mask)
 
     @torch.no_grad()
     def _before_optimizer_step(self, optimizer: torch.optim.Optimizer, args, kwargs) -> None:
-        if self.audit_next_step and self.distributed:
+        if self._audit_next_step and self.distributed:
             self._audit_pruned_gradients(optimizer)
         for group in optimizer.param_groups:
             for p in group["params"]:
@@ -252,7 +268,7 @@ class SniperController:
         """Log how many pruned entries carry a gradient into this step (and so into
         ESPnet's clipping, which only scales): DDP's all-reduce must not undo the masking
         of the accumulation hook."""
-        self.audit_next_step = False
+        self._audit_next_step = False
         unmasked = sum(
             int(torch.count_nonzero(p.grad[~self._device_masks[p]]))
             for group in optimizer.param_groups for p in group["params"]

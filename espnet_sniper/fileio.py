@@ -1,7 +1,8 @@
-"""Atomic file writes: a reader sees the old file or the complete new one, never a part.
+"""Writing a run's files: atomically, and by one process of a distributed run.
 
-Each write goes to a temporary name beside the target (so a killed process leaves at most
-that, never a half-written target) and is renamed over it.
+A reader sees the old file or the complete new one, never a part: each write goes to a
+temporary name beside the target (so a killed process leaves at most that, never a
+half-written target) and is renamed over it.
 """
 
 import os
@@ -32,3 +33,9 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 def atomic_torch_save(obj: Any, path: Path) -> None:
     _atomic_write(path, "wb", lambda f: torch.save(obj, f))
+
+
+def is_writer() -> bool:
+    """Whether this process writes the run's files (rank 0, or the only process)."""
+    dist = torch.distributed
+    return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0

@@ -31,9 +31,10 @@ import torch
 from espnet2.train.distributed_utils import get_world_size
 from espnet2.train.gan_trainer import GANTrainer, GANTrainerOptions
 from espnet_sniper.config import SniperConfig, SniperConfigError
+from espnet_sniper.config_layouts import requested_sniper_conf
 from espnet_sniper.masks import prunable_parameters
 from espnet_sniper.snip import ScoringTurn
-from espnet_sniper.trainer_mixin import SniperTrainerMixin, requested_sniper_conf, sniper_options
+from espnet_sniper.trainer_mixin import SniperTrainerMixin, sniper_options
 
 SniperGANTrainerOptions = sniper_options(GANTrainerOptions)
 

@@ -23,7 +23,7 @@ from typing import Dict, Mapping, Optional, Sequence
 import torch
 
 from espnet_sniper import weight_norm
-from espnet_sniper.allocation import ALLOCATIONS, erk_pruned, uniform_pruned
+from espnet_sniper.allocation import ALLOCATIONS
 from espnet_sniper.config import SniperConfig
 
 Masks = Dict[str, torch.Tensor]
@@ -57,21 +57,25 @@ class ScoreRanking:
         ``shuffle_within_tensor``: as the ``sniper_conf`` keys (see the module's text)."""
         if not scores:
             raise ValueError("no prunable parameters to rank")
-        if allocation not in ALLOCATIONS:
-            raise ValueError(f"allocation must be one of {list(ALLOCATIONS)}, got {allocation!r}")
         self.allocation = allocation
+        self._allocation = ALLOCATIONS.build(allocation)
         self.names = list(scores)
         self.shapes = {name: scores[name].shape for name in self.names}
         flat = torch.cat([scores[n].detach().reshape(-1).float().cpu() for n in self.names])
         if not torch.isfinite(flat).all():
             raise ValueError("scores contain NaN or infinity; the loss at init is broken")
         self.total = flat.numel()
+        if self.total >= 2**32:
+            raise ValueError(f"{self.total} prunable entries: the ranking's sort keys hold an "
+                             f"entry's place in 32 bits")
         # int32 where it fits: the ranks live as long as the run (4 bytes per entry)
         index = torch.int32 if self.total < 2**31 else torch.int64
         generator = torch.Generator().manual_seed(tie_break_seed)
-        perm = torch.randperm(self.total, generator=generator).to(index)
-        flat = flat[perm]
-        order = perm[torch.argsort(flat, stable=True)]
+        # The seeded permutation breaks ties: among equal scores, the entry placed earlier
+        # in it ranks lower. The generator is drawn from here and below in a fixed order,
+        # which is what makes every mask reproducible from the seed.
+        perm = torch.randperm(self.total, generator=generator)
+        order = torch.argsort(_sort_keys(flat, perm))
         del flat, perm
         rank = torch.empty(self.total, dtype=index)
         rank[order] = torch.arange(self.total, dtype=index)
@@ -101,16 +105,7 @@ class ScoreRanking:
         """How many entries each tensor loses at ``sparsity`` % (before kept slices)."""
         if not 0 <= sparsity < 100:
             raise ValueError(f"sparsity must be in [0, 100), got {sparsity}")
-        if self.allocation == "uniform":
-            return uniform_pruned(self.shapes, sparsity)
-        if self.allocation == "erk":
-            return erk_pruned(self.shapes, sparsity, max_param_sparsity)
-        n_pruned = math.floor(sparsity * self.total / 100)
-        return {
-            name: min(int((ranks < n_pruned).sum()),
-                      math.floor(max_param_sparsity * ranks.numel() / 100))
-            for name, ranks in self._ranks.items()
-        }
+        return self._allocation.pruned_counts(self._ranks, sparsity, max_param_sparsity)
 
     def masks(self, sparsity: float, max_param_sparsity: float = 100.0) -> Masks:
         """Boolean keep-masks (True = kept) at ``sparsity`` %, with the per-tensor cap."""
@@ -136,6 +131,28 @@ def ranking_for(scores: Mapping[str, torch.Tensor], config: SniperConfig,
     return ScoreRanking(scores, config.tie_break_seed, kept_slices=kept_slices,
                         allocation=config.allocation,
                         shuffle_within_tensor=config.shuffle_within_tensor)
+
+
+def _sort_keys(scores: torch.Tensor, perm: torch.Tensor) -> torch.Tensor:
+    """One int64 per entry whose order is (score, place in ``perm``), all keys distinct.
+
+    The high 32 bits are an order-preserving integer image of the float32 score, the low
+    32 bits the entry's place in ``perm``: one sort of these gives the order of a stable
+    sort by score of the entries laid out as ``perm``, without moving the scores.
+    """
+    # -0.0 and 0.0 are equal scores, but their bits differ; -0.0 + 0.0 is 0.0
+    bits = (scores + 0.0).view(torch.int32)
+    # Non-negative floats already order as their bits; a negative float's bits order the
+    # wrong way round, so all but the sign bit are flipped. The result orders as the floats
+    # do, over the whole of int32 (the usual "flip to uint32, subtract 2**31" in one step).
+    flip = bits >> 31  # -1 where negative, else 0
+    flip &= 0x7FFFFFFF
+    key = (bits ^ flip).to(torch.int64)
+    key <<= 32
+    place = torch.empty_like(perm)
+    place[perm] = torch.arange(perm.numel())
+    key |= place
+    return key
 
 
 def _best_of_each_slice(ranks: torch.Tensor, dim: Optional[int]) -> torch.Tensor:

@@ -1,7 +1,8 @@
 """SniperTrainer: ESPnet's Trainer (one loss, one optimizer) with SNIPER.
 
 Every trainable parameter not matched by ``exclude_params`` is prunable, and the model's
-training loss scores them all. The SNIPER machinery itself is in trainer_mixin.py.
+training loss scores them all. The SNIPER run itself is lifecycle.py's ``Sniper``, wired
+to the trainer by trainer_mixin.py.
 """
 
 import argparse
@@ -11,9 +12,10 @@ import torch
 
 from espnet2.train.trainer import Trainer, TrainerOptions
 from espnet_sniper.config import SniperConfig, SniperConfigError
+from espnet_sniper.config_layouts import requested_sniper_conf
 from espnet_sniper.masks import prunable_parameters
 from espnet_sniper.snip import ScoringTurn
-from espnet_sniper.trainer_mixin import SniperTrainerMixin, requested_sniper_conf, sniper_options
+from espnet_sniper.trainer_mixin import SniperTrainerMixin, sniper_options
 
 SniperTrainerOptions = sniper_options(TrainerOptions)
 

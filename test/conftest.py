@@ -9,7 +9,7 @@ from typing import Dict, List, Optional
 import pytest
 import torch.distributed as dist
 
-import tiny_tts_data
+from espnet_sniper.testing import make_tiny_data
 
 REPO = Path(__file__).resolve().parents[1]
 # test/ mirrors what it tests; whole training runs and recipe stages are the slow part
@@ -24,7 +24,7 @@ def pytest_collection_modifyitems(items) -> None:
 
 @pytest.fixture(scope="session")
 def tiny_data(tmp_path_factory) -> Dict[str, Path]:
-    return tiny_tts_data.make_tiny_data(tmp_path_factory.mktemp("tiny_data"))
+    return make_tiny_data(tmp_path_factory.mktemp("tiny_data"))
 
 
 @pytest.fixture
@@ -67,6 +67,13 @@ class Run:
 
 def _env() -> Dict[str, str]:
     return dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
+
+
+def checkout_env(**extra: str) -> Dict[str, str]:
+    """The environment of a subprocess that runs this checkout's installed modules
+    (``python -m espnet_sniper...``): the shared venv's editable install may point at
+    another clone, so this one goes first, as the recipe's path.sh puts it."""
+    return dict(os.environ, PYTHONPATH=str(REPO), **extra)
 
 
 def _sequence(runs: List[Run], spec: Path) -> subprocess.Popen:

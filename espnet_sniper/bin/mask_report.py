@@ -162,7 +162,7 @@ def plot_report(report: Dict, path: Path, title: str) -> None:
 def get_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("state", type=Path, help="a run's sniper/state.pth")
-    parser.add_argument("--allocations", nargs="+", choices=ALLOCATIONS, default=None,
+    parser.add_argument("--allocations", nargs="+", choices=ALLOCATIONS.names(), default=None,
                         help="default: the run's own allocation")
     parser.add_argument("--json", type=Path, help="also write the report as JSON here")
     parser.add_argument("--plot", type=Path, help="also draw the module densities here (PNG)")

@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
+import torch.distributed
+
 from espnet2.train.distributed_utils import get_rank
 from espnet_sniper.config import SniperConfigError
 from espnet_sniper.run_lock import (
@@ -21,7 +23,7 @@ from espnet_sniper.run_lock import (
     lock_output_dir,
     remove_stale_temporaries,
 )
-from espnet_sniper.trainer_mixin import ReferenceTrainerKeyError, requested_sniper_conf
+from espnet_sniper.config_layouts import ReferenceTrainerKeyError, requested_sniper_conf
 
 
 class SniperTaskMixin:
@@ -43,8 +45,17 @@ class SniperTaskMixin:
 
     @classmethod
     def main_worker(cls, args: argparse.Namespace):
+        cls._train_in_output_dir(args)
+        # ESPnet leaves its process group to the interpreter's exit, where gloo's threads
+        # can abort a rank that trained to the end (SIGABRT after a finished run)
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
+
+    @classmethod
+    def _train_in_output_dir(cls, args: argparse.Namespace) -> None:
         if args.collect_stats or get_rank(args.dist_rank, args.dist_launcher) not in (None, 0):
-            return super().main_worker(args)
+            super().main_worker(args)
+            return
         # the first process of a training holds the output directory's lock
         output_dir = Path(args.output_dir)
         created = not output_dir.exists()

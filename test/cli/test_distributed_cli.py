@@ -19,7 +19,7 @@ from typing import List
 import pytest
 import torch
 
-import tiny_tts_data as tiny
+from espnet_sniper import testing as tiny
 from conftest import REPO
 from espnet2.train.distributed_utils import free_port
 from espnet_sniper.masks import ScoreRanking

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-import tiny_tts_data as tiny
+from espnet_sniper import testing as tiny
 from conftest import Run, run_all
 from espnet_sniper.masks import ScoreRanking
 from espnet_sniper.state import SniperState

@@ -16,7 +16,7 @@ import pytest
 import torch
 import yaml
 
-import tiny_tts_data as tiny
+from espnet_sniper import testing as tiny
 from conftest import REPO, Run, run_all
 from espnet_sniper.bin import mask_report, sparsity_report
 from espnet_sniper.masks import ScoreRanking
@@ -377,17 +377,17 @@ def test_tacotron2_trains_with_sniper(runs):
 
 
 def test_teacher_forced_batches_give_text2speechs_attention(runs, tiny_data):
-    """The recipe's teacher alignment (local/teacher_align.py) decodes batches with the
+    """The recipe's teacher alignment (espnet_sniper.recipe.alignment.teacher) decodes batches with the
     forward pass ESPnet's Tacotron2 trains with. Alone, an utterance gets the attention of
     ESPnet's Text2Speech(use_teacher_forcing=True) to the bit, prenet dropout and all; in a
     batch (dropout off: it draws other numbers for other shapes), the longest transcript
     gets it to rounding but at its last frames (the front end pads a batch with zeros),
     and every utterance its own frames by its own tokens."""
-    sys.path.insert(0, str(REPO / "egs2" / "ljspeech" / "sniper_tts1" / "local"))
     import soundfile
-    import teacher_align
     from espnet2.bin.tts_inference import Text2Speech
     from espnet2.torch_utils.set_all_random_seed import set_all_random_seed
+
+    from espnet_sniper.recipe.alignment import teacher as teacher_align
 
     out = runs["tacotron2"].output_dir
     tts = Text2Speech(train_config=out / "config.yaml", model_file=out / "2epoch.pth",

@@ -12,13 +12,11 @@ import numpy as np
 import pytest
 import soundfile
 
-from conftest import REPO
+from conftest import REPO, checkout_env
+from espnet_sniper.recipe.evaluation import intelligibility
+from espnet_sniper.recipe.evaluation.asr_judge import judge_key, read_set
 
 RECIPE = REPO / "egs2" / "ljspeech" / "sniper_tts1"
-LOCAL = RECIPE / "local"
-sys.path[:0] = [str(LOCAL / "evaluation"), str(LOCAL)]
-
-import intelligibility  # noqa: E402
 
 
 def test_reference_and_hypothesis_are_normalized_alike():
@@ -73,10 +71,11 @@ def test_an_unusable_asr_is_refused_by_name(spec, message):
 
 
 def _judge(train_dir, valid_dir, cache_dir, *extra):
-    cmd = [sys.executable, str(LOCAL / "evaluation" / "asr_judge.py"), "--train_dir", train_dir,
-           "--valid_dir", valid_dir, "--config", RECIPE / "conf" / "asr_judge.yaml",
+    cmd = [sys.executable, "-m", "espnet_sniper.recipe.evaluation.asr_judge",
+           "--train_dir", train_dir, "--valid_dir", valid_dir, "--config", RECIPE / "conf" / "asr_judge.yaml",
            "--cache_dir", cache_dir, "--train_args", "--max_epoch 1 --batch_size 4", *extra]
-    return subprocess.run(list(map(str, cmd)), capture_output=True, text=True, cwd=RECIPE)
+    return subprocess.run(list(map(str, cmd)), capture_output=True, text=True, cwd=RECIPE,
+                          env=checkout_env())
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +102,6 @@ def test_the_judge_trains_once_per_corpus_and_is_reused(judge, tiny_data, tmp_pa
     lines = (tiny_data["train"] / "text").read_text().splitlines()
     lines[0] = lines[0].split()[0] + " something else entirely"
     (other / "text").write_text("\n".join(lines) + "\n")
-    from asr_judge import judge_key, read_set
 
     config = RECIPE / "conf" / "asr_judge.yaml"
     keys = {judge_key(config, [], [read_set(d), read_set(tiny_data["valid"])])
@@ -130,10 +128,12 @@ def test_stage_8_reports_cer_and_wer_beside_floor_baseline_and_recordings(judge,
         soundfile.write(gen / f"{uid}.wav", wav[::-1].copy(), fs)  # speech played backwards
     (tmp_path / "gl.yaml").write_text("fs: 22050\nn_fft: 1024\nn_shift: 256\nwin_length: null\n"
                                       "n_mels: 80\nfmin: 80\nfmax: 7600\ngriffin_lim_iters: 4\n")
-    args = [sys.executable, LOCAL / "evaluation" / "score.py", "--ref_wav_scp", valid / "wav.scp",
+    args = [sys.executable, "-m", "espnet_sniper.recipe.evaluation.score", "--ref_wav_scp",
+            valid / "wav.scp",
             "--gen_wav_dir", gen, "--vocoder_config", tmp_path / "gl.yaml", "--mos", "none",
             "--asr", f"judge:{judge_dir}", "--text", valid / "text", "--out_dir", tmp_path / "exp"]
-    done = subprocess.run(list(map(str, args)), capture_output=True, text=True, cwd=RECIPE)
+    done = subprocess.run(list(map(str, args)), capture_output=True, text=True, cwd=RECIPE,
+                          env=checkout_env())
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads((tmp_path / "exp" / "results.json").read_text())
     texts = dict(line.split(" ", 1) for line in (valid / "text").read_text().splitlines())
@@ -153,6 +153,7 @@ def test_stage_8_reports_cer_and_wer_beside_floor_baseline_and_recordings(judge,
 
     # without the transcripts, stage 8 stops before any work
     bad = args[:args.index("--text")] + ["--out_dir", tmp_path / "exp2"]
-    done = subprocess.run(list(map(str, bad)), capture_output=True, text=True, cwd=RECIPE)
+    done = subprocess.run(list(map(str, bad)), capture_output=True, text=True, cwd=RECIPE,
+                          env=checkout_env())
     assert done.returncode != 0 and "--asr needs --text" in done.stderr
     assert not (tmp_path / "exp2").exists()

@@ -23,18 +23,14 @@ import soundfile
 from scipy import stats
 
 import browser
-from conftest import REPO
-
-LOCAL = REPO / "egs2" / "ljspeech" / "sniper_tts1" / "local"
-sys.path[:0] = [str(LOCAL / "evaluation"), str(LOCAL)]
-
-import listening_report  # noqa: E402
+from conftest import checkout_env
+from espnet_sniper.recipe.evaluation import listening_report
 
 FS = 22050
 UTTS = ["LJ001-0001", "LJ001-0002", "LJ001-0003", "LJ001-0004"]
 SYSTEMS = ["dense", "constant", "sniper"]
-REPORT = [sys.executable, str(LOCAL / "evaluation" / "listening_report.py")]
-GENERATE = [sys.executable, str(LOCAL / "evaluation" / "listening_test.py")]
+REPORT = [sys.executable, "-m", "espnet_sniper.recipe.evaluation.listening_report"]
+GENERATE = [sys.executable, "-m", "espnet_sniper.recipe.evaluation.listening_test"]
 
 
 # ---------------------------------------------------------------- fake experiments
@@ -73,7 +69,8 @@ def recipe(tmp_path_factory) -> Path:
 
 
 def _generate(recipe: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([*GENERATE, *args], cwd=recipe, capture_output=True, text=True)
+    return subprocess.run([*GENERATE, *args], cwd=recipe, capture_output=True, text=True,
+                          env=checkout_env())
 
 
 # ---------------------------------------------------------------- the kit's generator
@@ -203,7 +200,7 @@ def _results_dir(root: Path) -> list:
 
 def _run_report(paths, out_dir: Path, *extra: str) -> subprocess.CompletedProcess:
     return subprocess.run([*REPORT, *map(str, paths), "--out_dir", str(out_dir), *extra],
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, env=checkout_env())
 
 
 def _independent_random_effects(y: np.ndarray):

@@ -1,17 +1,13 @@
 """Durations from a teacher's attention by monotonic alignment search (the recipe's stage 4)."""
 
 import itertools
-import sys
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import REPO
-
-sys.path.insert(0, str(REPO / "egs2/ljspeech/sniper_tts1/local"))
-from monotonic_alignment import frame_attention, monotonic_durations  # noqa: E402
+from espnet_sniper.recipe.alignment.monotonic import frame_attention, monotonic_durations
 
 
 def _path_score(log_p: np.ndarray, durations) -> float:

@@ -1,6 +1,7 @@
 """The recipe's data stages on good and bad corpora: each problem gets a clear stop that
 names the utterance, file or line, and leaves existing outputs untouched."""
 
+import importlib.util
 import json
 import os
 import shutil
@@ -14,21 +15,35 @@ import numpy as np
 import pytest
 import soundfile
 
-from conftest import REPO
+from conftest import REPO, checkout_env
+from espnet_sniper.recipe import griffin_lim
 
 RECIPE = REPO / "egs2" / "ljspeech" / "sniper_tts1"
 LOCAL = RECIPE / "local"
+R = "espnet_sniper.recipe"
 
 
-def run(script, *args, cwd):
-    return subprocess.run([sys.executable, str(LOCAL / script), *map(str, args)],
-                          capture_output=True, text=True, cwd=cwd)
+def run(command, *args, cwd):
+    """A recipe command as run.sh runs it: a script of local/ (``data_prep.py``) or an
+    installed module (``espnet_sniper.recipe.validate_data``)."""
+    target = [str(LOCAL / command)] if command.endswith(".py") else ["-m", command]
+    return subprocess.run([sys.executable, *target, *map(str, args)],
+                          capture_output=True, text=True, cwd=cwd, env=checkout_env())
+
+
+def _local_module(name: str):
+    """A script of local/ loaded from its file, as ``python local/<name>.py`` runs it
+    (local/ holds the corpus's own scripts; it is not a package on any path)."""
+    spec = importlib.util.spec_from_file_location(f"local_{name}", LOCAL / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture(scope="module")
 def mini_corpus(tmp_path_factory):
     root = tmp_path_factory.mktemp("corpus") / "LJSpeech-mini"
-    done = run("make_mini_corpus.py", "--out_dir", root, "--num_utts", 12, cwd=root.parent)
+    done = run(f"{R}.corpus.mini_corpus", "--out_dir", root, "--num_utts", 12, cwd=root.parent)
     assert done.returncode == 0, done.stderr
     return root
 
@@ -46,12 +61,12 @@ def test_mini_corpus_is_ljspeech_shaped_and_deterministic(mini_corpus, tmp_path)
     info = soundfile.info(str(mini_corpus / "wavs" / f"{uid}.wav"))
     assert (info.samplerate, info.channels, info.subtype) == (22050, 1, "PCM_16")
     again = tmp_path / "again"
-    assert run("make_mini_corpus.py", "--out_dir", again, "--num_utts", 12, cwd=tmp_path).returncode == 0
+    assert run(f"{R}.corpus.mini_corpus", "--out_dir", again, "--num_utts", 12, cwd=tmp_path).returncode == 0
     assert (again / "metadata.csv").read_bytes() == (mini_corpus / "metadata.csv").read_bytes()
     assert (again / "wavs" / f"{uid}.wav").read_bytes() == (mini_corpus / "wavs" / f"{uid}.wav").read_bytes()
     # built once: a second call leaves it alone
     stamp = (again / "metadata.csv").stat().st_mtime_ns
-    assert run("make_mini_corpus.py", "--out_dir", again, "--num_utts", 12, cwd=tmp_path).returncode == 0
+    assert run(f"{R}.corpus.mini_corpus", "--out_dir", again, "--num_utts", 12, cwd=tmp_path).returncode == 0
     assert (again / "metadata.csv").stat().st_mtime_ns == stamp
 
 
@@ -97,7 +112,7 @@ def test_data_prep_splits_like_ljspeech(mini_corpus, tmp_path):
     assert counts == {"train": 10, "dev": 1, "eval": 1}
     for name in ("text", "utt2spk", "spk2utt"):
         assert (tmp_path / "data" / "train" / name).is_file()
-    assert run("validate_data.py", *(tmp_path / "data" / s for s in ("train", "dev", "eval")),
+    assert run(f"{R}.validate_data", *(tmp_path / "data" / s for s in ("train", "dev", "eval")),
                cwd=tmp_path).returncode == 0
     # larger held-out sets on request (the training-quality grid validates on 40)
     done = run("data_prep.py", "--db_root", mini_corpus, "--data_dir", tmp_path / "held",
@@ -112,9 +127,8 @@ def test_data_prep_splits_like_ljspeech(mini_corpus, tmp_path):
     assert not (tmp_path / "none").exists()
 
 
-def test_small_corpora_hold_out_enough_to_score(monkeypatch):
-    monkeypatch.syspath_prepend(str(LOCAL))
-    from data_prep import held_out_size
+def test_small_corpora_hold_out_enough_to_score():
+    held_out_size = _local_module("data_prep").held_out_size
     # LJSpeech's own split, and its share of any corpus larger than ~520 utterances
     assert held_out_size(13100) == 250 and held_out_size(2000) == 38
     # below that, 10 each (LJSpeech's share of 149 would be 3) ...
@@ -144,12 +158,12 @@ def test_bad_wavs_stop_the_run_naming_the_utterance(mini_corpus, tmp_path, damag
     train, uid, wav = prepared(mini_corpus, tmp_path)
     damage(wav)
     before = train.joinpath("wav.scp").read_bytes()
-    done = run("validate_data.py", train, cwd=tmp_path)
+    done = run(f"{R}.validate_data", train, cwd=tmp_path)
     assert done.returncode != 0
     assert f"{uid}: " in done.stderr and needle in done.stderr and "Traceback" not in done.stderr
     assert train.joinpath("wav.scp").read_bytes() == before  # untouched
     # --skip_bad_utts true drops it and goes on
-    done = run("validate_data.py", train, "--skip_bad_utts", "true", cwd=tmp_path)
+    done = run(f"{R}.validate_data", train, "--skip_bad_utts", "true", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert uid not in train.joinpath("wav.scp").read_text()
     assert train.joinpath("bad_utts").read_text().split() == [uid]
@@ -160,9 +174,9 @@ def test_empty_and_overlong_transcripts(mini_corpus, tmp_path):
     text = train.joinpath("text").read_text().splitlines()
     text[0] = uid
     train.joinpath("text").write_text("\n".join(text) + "\n")
-    done = run("validate_data.py", train, cwd=tmp_path)
+    done = run(f"{R}.validate_data", train, cwd=tmp_path)
     assert done.returncode != 0 and f"{uid}: empty transcript" in done.stderr
-    done = run("validate_data.py", train, "--max_text_chars", 5, cwd=tmp_path)
+    done = run(f"{R}.validate_data", train, "--max_text_chars", 5, cwd=tmp_path)
     assert "more than --max_text_chars 5" in done.stderr
 
 
@@ -170,7 +184,7 @@ def test_non_utf8_transcript_names_the_line(mini_corpus, tmp_path):
     train, _, _ = prepared(mini_corpus, tmp_path)
     with open(train / "text", "ab") as f:
         f.write(b"LJX-0001 caf\xe9\n")
-    done = run("validate_data.py", train, cwd=tmp_path)
+    done = run(f"{R}.validate_data", train, cwd=tmp_path)
     n_lines = len(train.joinpath("text").read_bytes().splitlines())
     assert done.returncode != 0 and f"text:{n_lines}: not UTF-8" in done.stderr
 
@@ -213,7 +227,7 @@ def _zip_with(path, name, data=b"x", link=False):
                                         ("exp/link", True)])
 def test_a_package_that_would_write_outside_its_directory_is_refused(tmp_path, name, link):
     archive = _zip_with(tmp_path / "evil.zip", name, b"/etc" if link else b"x", link=link)
-    done = run("check_package.py", "--zip", archive, cwd=tmp_path)
+    done = run(f"{R}.publish.check_package", "--zip", archive, cwd=tmp_path)
     assert done.returncode != 0
     assert "is refused" in done.stderr and name in done.stderr
     assert not (tmp_path.parent / "escaped.txt").exists()
@@ -223,7 +237,7 @@ def test_a_package_that_would_write_outside_its_directory_is_refused(tmp_path, n
 def test_a_fetched_teacher_that_would_write_outside_its_folder_is_refused(tmp_path, name, link):
     archive = _zip_with(tmp_path / "teacher.zip", name, b"/etc" if link else b"x", link=link)
     out = tmp_path / "exp" / "teacher_pretrained"
-    done = run("fetch_pretrained.py", "--tag", archive, "--out_dir", out, cwd=tmp_path)
+    done = run(f"{R}.alignment.fetch_teacher", "--tag", archive, "--out_dir", out, cwd=tmp_path)
     assert done.returncode != 0
     assert "is refused" in done.stderr and name in done.stderr
     assert "nothing was unpacked" in done.stderr
@@ -233,7 +247,7 @@ def test_a_fetched_teacher_that_would_write_outside_its_folder_is_refused(tmp_pa
 
 def test_not_a_zip_is_refused(tmp_path):
     (tmp_path / "model.zip").write_text("not a zip")
-    done = run("check_package.py", "--zip", tmp_path / "model.zip", cwd=tmp_path)
+    done = run(f"{R}.publish.check_package", "--zip", tmp_path / "model.zip", cwd=tmp_path)
     assert done.returncode != 0 and "is not a zip file" in done.stderr
 
 
@@ -262,7 +276,7 @@ def test_durations_that_miss_the_frame_count_stop_the_run(mini_corpus, tmp_path)
     _write_align(tmp_path / "align", bad)
     args = ("--data_dirs", train, "--align_dirs", tmp_path / "align", "--n_shift", 256,
             "--report", tmp_path / "quality.json")
-    done = run("check_durations.py", *args, cwd=tmp_path)
+    done = run(f"{R}.alignment.check_durations", *args, cwd=tmp_path)
     assert done.returncode != 0
     assert f"{uid}: durations sum to {good[uid][0] - 1}, the features have {good[uid][0]}" \
         in done.stderr
@@ -273,7 +287,7 @@ def test_durations_that_miss_the_frame_count_stop_the_run(mini_corpus, tmp_path)
     (tmp_path / "align" / "focus_rates").unlink()
     (tmp_path / "align").rmdir()
     _write_align(tmp_path / "align", good)
-    done = run("check_durations.py", *args, cwd=tmp_path)
+    done = run(f"{R}.alignment.check_durations", *args, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     report = json.loads((tmp_path / "quality.json").read_text())["sets"]["train"]
     assert report["share_zero_frame_tokens"] == pytest.approx(2 / 3)
@@ -320,7 +334,7 @@ def test_durations_are_measured_against_espeak_ng_word_onsets(mini_corpus, tmp_p
     _write_align(tmp_path / "align", exact)
     args = ["--data_dirs", train, "--align_dirs", tmp_path / "align", "--n_shift", 256,
             "--report", tmp_path / "quality.json", "--word_onsets", onsets_file]
-    done = run("check_durations.py", *args, cwd=tmp_path)
+    done = run(f"{R}.alignment.check_durations", *args, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     measured = json.loads((tmp_path / "quality.json").read_text())["sets"]["train"]
     onset = measured["word_onset_error"]
@@ -343,7 +357,7 @@ def test_durations_are_measured_against_espeak_ng_word_onsets(mini_corpus, tmp_p
             late[uid][spoken[-1]] -= 1
     shutil.rmtree(tmp_path / "align")
     _write_align(tmp_path / "align", late)
-    assert run("check_durations.py", *args, cwd=tmp_path).returncode == 0
+    assert run(f"{R}.alignment.check_durations", *args, cwd=tmp_path).returncode == 0
     later = json.loads((tmp_path / "quality.json").read_text())["sets"]["train"]
     assert 0.5 <= later["word_onset_error"]["boundary_mean_frames"] <= 1.5
     assert 0.5 <= later["word_onset_error"]["boundary_mean_signed_frames"] <= 1.5  # late
@@ -362,7 +376,7 @@ def test_durations_are_measured_against_espeak_ng_word_onsets(mini_corpus, tmp_p
                 spaced[uid][i], spaced[uid][i + 1] = 3, spaced[uid][i + 1] - 3
     shutil.rmtree(tmp_path / "align")
     _write_align(tmp_path / "align", spaced)
-    assert run("check_durations.py", *args, cwd=tmp_path).returncode == 0
+    assert run(f"{R}.alignment.check_durations", *args, cwd=tmp_path).returncode == 0
     onset = json.loads((tmp_path / "quality.json").read_text())["sets"]["train"][
         "word_onset_error"]
     assert onset["boundary_mean_frames"] <= 0.5 and onset["first_phoneme_mean_frames"] >= 2.5
@@ -374,17 +388,17 @@ def test_durations_are_measured_against_espeak_ng_word_onsets(mini_corpus, tmp_p
     shutil.rmtree(tmp_path / "align")
     _write_align(tmp_path / "align", poor)
     earlier = (train / "durations").read_text()
-    done = run("check_durations.py", *args, cwd=tmp_path)
+    done = run(f"{R}.alignment.check_durations", *args, cwd=tmp_path)
     assert done.returncode != 0 and "no better than equal shares" in done.stderr
     assert "--allow_poor_durations true" in done.stderr
     assert (train / "durations").read_text() == earlier  # an earlier run's, as they were
-    done = run("check_durations.py", *args, "--allow_poor_durations", "true", cwd=tmp_path)
+    done = run(f"{R}.alignment.check_durations", *args, "--allow_poor_durations", "true", cwd=tmp_path)
     assert done.returncode == 0 and "WARNING" in done.stderr
     assert (train / "durations").read_text() != earlier
 
     (tmp_path / "bad_onsets.txt").write_text("LJM01-0001 0 12x\n")
     args[-1] = tmp_path / "bad_onsets.txt"
-    done = run("check_durations.py", *args, cwd=tmp_path)
+    done = run(f"{R}.alignment.check_durations", *args, cwd=tmp_path)
     assert done.returncode != 0 and "bad_onsets.txt:1: word onsets must be whole numbers" \
         in done.stderr
 
@@ -416,12 +430,9 @@ def test_griffin_lim_is_seeded_per_utterance_and_checks_its_config(tmp_path):
                     "fmin: 80\nfmax: 7600\ngriffin_lim_iters: 4\n")
     outs = {}
     # the CLI once; in this process after (the same main, without a 10 s import each)
-    done = run("griffin_lim.py", "--feats_scp", scp, "--config", conf, "--seed", 0,
+    done = run(f"{R}.griffin_lim", "--feats_scp", scp, "--config", conf, "--seed", 0,
                "--out_dir", tmp_path / "first", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    sys.path.insert(0, str(LOCAL))
-    import griffin_lim
-
     for name, seed in (("again", 0), ("other", 1)):
         griffin_lim.main(list(map(str, ["--feats_scp", scp, "--config", conf, "--seed", seed,
                                         "--out_dir", tmp_path / name])))
@@ -460,7 +471,7 @@ def test_aligner_config_is_checked_before_any_work(tmp_path, change, needle):
     for name in ("wav.scp", "text"):
         (tmp_path / "data" / name).write_text("")
     (tmp_path / "tokens.txt").write_text("<blank>\n")
-    done = run("forward_sum_align.py", "--config", tmp_path / "aligner.yaml", "--token_list",
+    done = run(f"{R}.alignment.forward_sum", "--config", tmp_path / "aligner.yaml", "--token_list",
                tmp_path / "tokens.txt", "--train_dir", tmp_path / "data", "--data_dirs",
                tmp_path / "data", "--out_dir", tmp_path / "exp", cwd=tmp_path)
     assert done.returncode != 0 and needle in done.stderr and "aligner.yaml" in done.stderr

@@ -131,12 +131,9 @@ def test_stage_outputs(recipe_run):
     assert json.loads((work / judge / "judge.json").read_text())["train_dir"] == "data/train"
     assert set(results["asr"]["recording"]["transcripts"]) == set(results["per_utterance"]["model"])
     # the judge, trained with paths relative to the recipe, transcribes from anywhere, alike
-    import sys
-
     import soundfile
 
-    sys.path.insert(0, str(RECIPE / "local" / "evaluation"))
-    from intelligibility import transcriber
+    from espnet_sniper.recipe.evaluation.intelligibility import transcriber
 
     uid, heard = next(iter(results["asr"]["transcripts"]["model"].items()))
     wav, fs = soundfile.read(exp / "decode_eval" / "wav" / f"{uid}.wav")
@@ -290,9 +287,9 @@ def test_tacotron2_teacher_is_gated_and_its_packed_zip_gives_the_same_durations(
     from espnet2.bin.tts_inference import Text2Speech
     from espnet2.torch_utils.set_all_random_seed import set_all_random_seed
 
-    monkeypatch.syspath_prepend(str(RECIPE / "local"))
+    from espnet_sniper.recipe.alignment import teacher as teacher_align
+
     monkeypatch.chdir(work)  # the teacher's config names its files from the recipe
-    import teacher_align
 
     tts = Text2Speech(train_config="exp/teacher_teacher/config.yaml",
                       model_file="exp/teacher_teacher/teacher.pth", use_teacher_forcing=True)

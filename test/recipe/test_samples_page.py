@@ -1,4 +1,4 @@
-"""The samples page (local/evaluation/samples_page.py) is complete, self-contained and opens.
+"""The samples page (espnet_sniper.recipe.evaluation.samples_page) is complete, self-contained and opens.
 
 Two tiny "experiments" are scored by the real stage 8 scorer (score.py, without MOS; the
 second reuses the first's floor and baseline, as a grid does), then paged two utterances a
@@ -9,7 +9,6 @@ page, and play and show in a real browser from the file system.
 
 import html
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -24,14 +23,8 @@ import pytest
 import soundfile
 
 import browser
-from conftest import REPO
-
-LOCAL = REPO / "egs2" / "ljspeech" / "sniper_tts1" / "local"
-sys.path[:0] = [str(LOCAL / "evaluation"), str(LOCAL)]
-
-import plot_mels  # noqa: E402
-import samples_page  # noqa: E402
-import score  # noqa: E402
+from conftest import checkout_env
+from espnet_sniper.recipe.evaluation import plot_mels, samples_page, score
 
 FS = 22050
 TEXTS = {"utt0": 'Tom & Jerry <b>said</b> "a < b" & left.',
@@ -307,9 +300,9 @@ def test_references_reused_by_a_relative_path_are_found_from_the_recipe_folder(g
 def test_the_command_line_refuses_with_its_reason(grid, tmp_path):
     (tmp_path / "exp").mkdir()  # an experiment that stage 8 has not run in
     done = subprocess.run(
-        [sys.executable, str(LOCAL / "evaluation" / "samples_page.py"),
+        [sys.executable, "-m", "espnet_sniper.recipe.evaluation.samples_page",
          *_argv(grid, tmp_path / "page", {"dense": tmp_path / "exp"})],
-        capture_output=True, text=True, cwd=tmp_path, env=dict(os.environ, OMP_NUM_THREADS="1"))
+        capture_output=True, text=True, cwd=tmp_path, env=checkout_env(OMP_NUM_THREADS="1"))
     assert done.returncode == 1 and "results.json does not exist: run stage 8" in done.stderr, \
         done.stderr[-2000:]
 

@@ -8,6 +8,7 @@ put them between its floor (0) and its no-skill baseline (1) in this order.
 """
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -17,12 +18,14 @@ import pytest
 import soundfile
 
 from conftest import REPO
+from espnet_sniper.recipe.evaluation import score
+from espnet_sniper.recipe.griffin_lim import vocode
 
-LOCAL = REPO / "egs2" / "ljspeech" / "sniper_tts1" / "local"
-sys.path[:0] = [str(LOCAL / "evaluation"), str(LOCAL)]
-
-import score  # noqa: E402
-from griffin_lim import vocode  # noqa: E402
+# the scorer's command line as run.sh runs it: this checkout, and DistillMOS (installed
+# outside site-packages by tools/setup.sh) on its path
+SCORE = [sys.executable, "-m", "espnet_sniper.recipe.evaluation.score"]
+SCORE_ENV = dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path(sys.prefix) / "mos"),
+                                                         str(REPO)]))
 
 CONF = {"fs": 22050, "n_fft": 1024, "n_shift": 256, "win_length": None, "n_mels": 80,
         "fmin": 80, "fmax": 7600, "griffin_lim_iters": 8}
@@ -154,11 +157,11 @@ def test_stage_8_writes_model_floor_and_baseline_side_by_side(recordings, tmp_pa
         soundfile.write(gen / f"{uid}.wav", vocode(smeared, CONF, 3), CONF["fs"], "PCM_16")
     (tmp_path / "gl.yaml").write_text("".join(f"{k}: {'null' if v is None else v}\n"
                                               for k, v in CONF.items()))
-    args = [sys.executable, str(LOCAL / "evaluation" / "score.py"), "--ref_wav_scp",
-            recordings / "wav.scp",
+    args = [*SCORE, "--ref_wav_scp", recordings / "wav.scp",
             "--gen_wav_dir", gen, "--vocoder_config", tmp_path / "gl.yaml",
             "--out_dir", tmp_path / "exp"]
-    done = subprocess.run(list(map(str, args)), capture_output=True, text=True, cwd=LOCAL)
+    done = subprocess.run(list(map(str, args)), capture_output=True, text=True,
+                          cwd=tmp_path, env=SCORE_ENV)
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads((tmp_path / "exp" / "results.json").read_text())
     assert set(result["per_utterance"]) == {"model", "floor", "baseline"}
@@ -194,7 +197,8 @@ def test_stage_8_writes_model_floor_and_baseline_side_by_side(recordings, tmp_pa
     def rescore(out_dir, *extra):
         cmd = args[:-1] + [out_dir, "--reuse_references", tmp_path / "exp" / "results.json",
                            *extra]
-        return subprocess.run(list(map(str, cmd)), capture_output=True, text=True, cwd=LOCAL)
+        return subprocess.run(list(map(str, cmd)), capture_output=True, text=True,
+                              cwd=tmp_path, env=SCORE_ENV)
 
     done = rescore(tmp_path / "exp2")
     assert done.returncode == 0, done.stderr[-3000:]
@@ -210,5 +214,6 @@ def test_stage_8_writes_model_floor_and_baseline_side_by_side(recordings, tmp_pa
 
     # a missing synthesized wav stops the scorer before any work, naming it
     (gen / "utt2.wav").unlink()
-    done = subprocess.run(list(map(str, args)), capture_output=True, text=True, cwd=LOCAL)
+    done = subprocess.run(list(map(str, args)), capture_output=True, text=True,
+                          cwd=tmp_path, env=SCORE_ENV)
     assert done.returncode != 0 and "utt2" in done.stderr and "run stage 7" in done.stderr

@@ -82,7 +82,7 @@ def _args(**keys):
 
 
 def test_use_sniper_of_the_forks_layout_switches_sniper_conf():
-    from espnet_sniper.trainer_mixin import requested_sniper_conf
+    from espnet_sniper.config_layouts import requested_sniper_conf
 
     conf = {"schedule": {0: 60, 1: 0}, "exclude_params": ["batch_norm"]}
     assert requested_sniper_conf(_args(sniper_conf=conf)).schedule.points == {0: 60, 1: 0}

@@ -15,12 +15,10 @@ from espnet2.train.abs_gan_espnet_model import AbsGANESPnetModel
 from espnet2.train.distributed_utils import DistributedOption
 from espnet2.train.reporter import Reporter
 from espnet_sniper.config import parse_sniper_conf
-from espnet_sniper.controller import SniperController
 from espnet_sniper.gan_trainer import SniperGANTrainer
-from espnet_sniper.masks import ScoreRanking
+from espnet_sniper.lifecycle import Sniper
 from espnet_sniper.snip import snip_scores
 from espnet_sniper.tasks.gan_tts import SniperGANTTSTask
-from espnet_sniper.trainer_mixin import owning_optimizers
 from espnet_sniper.weight_norm import direction_slices
 
 
@@ -87,10 +85,10 @@ def setup(conf):
     params = SniperGANTrainer.prunable(model, config)
     g = torch.Generator().manual_seed(1)
     scores = {n: torch.rand(p.shape, generator=g) for n, p in params.items()}
-    ranking = ScoreRanking(scores, kept_slices=direction_slices(model))
     init = {n: p.detach().clone() for n, p in params.items()}
-    controller = SniperController(config, params, ranking, init, owning_optimizers(opts, params))
-    return model, opts, controller
+    sniper = Sniper.from_scores(config, params, scores, init, kept_slices=direction_slices(model))
+    sniper.attach(opts)
+    return model, opts, sniper
 
 
 def train_epoch(model, opts, options, data):
@@ -118,13 +116,14 @@ def test_prunable_is_the_generator_without_weight_norm_magnitudes():
 @pytest.mark.parametrize("generator_first", [True, False])
 def test_masks_follow_the_generator_optimizer_and_leave_the_discriminator_alone(generator_first):
     # the global learning-rate factor: 1 / (1 - 0.6) on every parameter SNIPER steps
-    model, opts, controller = setup({"schedule": {0: 60}, "scale_lr_by_param": False,
+    model, opts, sniper = setup({"schedule": {0: 60}, "scale_lr_by_param": False,
                                      "scale_lr": True})
+    controller = sniper.controller
     assert controller.optimizers == [opts[0]]
     controller.set_sparsity(60, weights_conform_to=None)
     data = batches(4)
     train_epoch(model, opts, SniperGANTrainer.attach(options(generator_first=generator_first),
-                                                      controller), data)
+                                                      sniper), data)
 
     # The same turns by hand: the generator's pruned gradients zeroed before the clipping
     # norm over all parameters, its update scaled by 2.5 and masked; nothing of SNIPER's
@@ -171,19 +170,21 @@ def test_masks_follow_the_generator_optimizer_and_leave_the_discriminator_alone(
 
 
 def test_no_weight_norm_slice_is_pruned_whole():
-    model, opts, controller = setup({"schedule": {0: 95}})
+    model, opts, sniper = setup({"schedule": {0: 95}})
+    controller = sniper.controller
     controller.set_sparsity(95, weights_conform_to=None)
     keep = controller.masks["tts.generator.0.weight_v"]
     assert keep.flatten(1).any(dim=1).all()  # one entry per output channel
-    train_epoch(model, opts, SniperGANTrainer.attach(options(), controller), batches(2))
+    train_epoch(model, opts, SniperGANTrainer.attach(options(), sniper), batches(2))
     assert all(torch.isfinite(p).all() for p in model.parameters())
 
 
 def test_pruning_the_discriminator_masks_it_at_its_own_step():
-    model, opts, controller = setup({"schedule": {0: 50}, "prune_discriminator": True})
+    model, opts, sniper = setup({"schedule": {0: 50}, "prune_discriminator": True})
+    controller = sniper.controller
     assert controller.optimizers == opts
     controller.set_sparsity(50, weights_conform_to=None)
-    train_epoch(model, opts, SniperGANTrainer.attach(options(), controller), batches(3))
+    train_epoch(model, opts, SniperGANTrainer.attach(options(), sniper), batches(3))
     for name, keep in controller.masks.items():
         p = controller.params[name]
         owner = opts[0] if name.startswith("tts.generator.") else opts[1]

@@ -16,7 +16,7 @@ from espnet2.train.abs_espnet_model import AbsESPnetModel
 from espnet2.train.distributed_utils import DistributedOption
 from espnet2.train.reporter import Reporter
 from espnet_sniper.config import parse_sniper_conf
-from espnet_sniper.controller import SniperController
+from espnet_sniper.lifecycle import Sniper
 from espnet_sniper.masks import ScoreRanking, prunable_parameters
 from espnet_sniper.tasks.tts import SniperTTSTask
 from espnet_sniper.trainer import SniperTrainer
@@ -73,8 +73,9 @@ def setup(conf=None, seed=0, lr=0.01):
     g = torch.Generator().manual_seed(1)
     scores = {n: torch.rand(p.shape, generator=g) for n, p in params.items()}
     init = {n: p.detach().clone() for n, p in params.items()}
-    controller = SniperController(config, params, ScoreRanking(scores), init, [opt])
-    return model, opt, controller
+    sniper = Sniper.from_scores(config, params, scores, init)
+    sniper.attach([opt])
+    return model, opt, sniper
 
 
 def train_epoch(model, opt, opts, data, scaler=None, epoch=1, scheduler=None):
@@ -104,10 +105,11 @@ def assert_pruned_are_zero(controller, opt):
 @pytest.mark.parametrize("accum_grad", [1, 3])
 def test_clipping_sees_only_kept_entries_and_pruned_stay_zero(accum_grad):
     # without learning-rate scaling, the reference below is plain Adam
-    model, opt, controller = setup(
+    model, opt, sniper = setup(
         {"schedule": {0: 50}, "max_param_sparsity": 90, "scale_lr_by_param": False}
     )
-    opts = SniperTrainer.attach(options(accum_grad=accum_grad, grad_clip=0.05), controller)
+    controller = sniper.controller
+    opts = SniperTrainer.attach(options(accum_grad=accum_grad, grad_clip=0.05), sniper)
     data = batches(6)
     _, sub = train_epoch(model, opt, opts, data)
     assert_pruned_are_zero(controller, opt)
@@ -138,8 +140,9 @@ def test_clipping_sees_only_kept_entries_and_pruned_stay_zero(accum_grad):
 
 
 def test_non_finite_gradient_skip_leaves_everything_untouched():
-    model, opt, controller = setup()
-    opts = SniperTrainer.attach(options(), controller)
+    model, opt, sniper = setup()
+    controller = sniper.controller
+    opts = SniperTrainer.attach(options(), sniper)
     train_epoch(model, opt, opts, batches(2))
     before = [p.detach().clone() for p in model.parameters()]
     state = {k: v.clone() for k, v in opt.state[model.lin1.weight].items()}
@@ -150,8 +153,9 @@ def test_non_finite_gradient_skip_leaves_everything_untouched():
 
 
 def test_amp_scaler_steps_and_skips():
-    model, opt, controller = setup()
-    opts = SniperTrainer.attach(options(use_amp=True), controller)
+    model, opt, sniper = setup()
+    controller = sniper.controller
+    opts = SniperTrainer.attach(options(use_amp=True), sniper)
     scaler = CpuGradScaler()
     train_epoch(model, opt, opts, batches(3), scaler=scaler)
     assert_pruned_are_zero(controller, opt)
@@ -164,8 +168,9 @@ def test_amp_scaler_steps_and_skips():
 
 
 def test_gradient_noise_reaches_only_kept_entries_and_the_clip_norm():
-    model, opt, controller = setup()
-    opts = SniperTrainer.attach(options(grad_noise=True, grad_clip=1e9), controller)
+    model, opt, sniper = setup()
+    controller = sniper.controller
+    opts = SniperTrainer.attach(options(grad_noise=True, grad_clip=1e9), sniper)
     assert opts.grad_noise is False  # ESPnet's own noise is off; the controller adds it
     controller.set_sparsity(50, weights_conform_to=None)  # installs the controller's hooks
     seen = {}
@@ -180,7 +185,8 @@ def test_gradient_noise_reaches_only_kept_entries_and_the_clip_norm():
     # and there was noise: the gradient differs from a noise-free one of the same masked
     # weights, on the kept entries and on the tensors that are never pruned (ESPnet's own
     # noise is off for all of them)
-    clean_model, _, clean = setup()
+    clean_model, _, clean_sniper = setup()
+    clean = clean_sniper.controller
     clean.set_sparsity(50, weights_conform_to=None)
     clean_model(**data[0][1])[0].backward()
     assert controller.noise_enabled and not clean.noise_enabled
@@ -207,9 +213,10 @@ def make_scheduler(kind, opt):
 def test_lr_scaling_equals_a_per_tensor_learning_rate(scheduler, scale_lr):
     conf = {"schedule": {0: 50}, "max_param_sparsity": 90, "max_lr_scaling": 3.0,
             "scale_lr": scale_lr}
-    model, opt, controller = setup(conf)
+    model, opt, sniper = setup(conf)
+    controller = sniper.controller
     sched = make_scheduler(scheduler, opt)
-    opts = SniperTrainer.attach(options(grad_clip=1e9), controller)
+    opts = SniperTrainer.attach(options(grad_clip=1e9), sniper)
     controller.set_sparsity(50, weights_conform_to=None)
     # tensors that are not pruned (norm) get the global factor 1/(1 - 50 %) with scale_lr
     factors = {p: 2.0 if scale_lr else 1.0 for p in model.parameters()}
@@ -256,8 +263,9 @@ def test_lr_scaling_equals_a_per_tensor_learning_rate(scheduler, scale_lr):
 
 
 def test_gradients_left_by_an_unfinished_window_are_masked_at_the_epoch_end():
-    model, opt, controller = setup({"schedule": {0: 50}, "max_param_sparsity": 90})
-    opts = SniperTrainer.attach(options(accum_grad=2), controller)
+    model, opt, sniper = setup({"schedule": {0: 50}, "max_param_sparsity": 90})
+    controller = sniper.controller
+    opts = SniperTrainer.attach(options(accum_grad=2), sniper)
     train_epoch(model, opt, opts, batches(3))  # one step, then a window of one batch
     for n, p in controller.params.items():
         assert p.grad is not None and torch.count_nonzero(p.grad) > 0
@@ -269,9 +277,10 @@ def test_gradients_left_by_an_unfinished_window_are_masked_at_the_epoch_end():
 def test_regrowth_restarts_from_initial_values_or_zero_with_fresh_state(restore, caplog):
     conf = {"schedule": {0: 50, 1: 20}, "max_param_sparsity": 90,
             "restore_init_values": restore}
-    model, opt, controller = setup(conf)
+    model, opt, sniper = setup(conf)
+    controller = sniper.controller
     init = {n: p.detach().clone() for n, p in controller.params.items()}
-    opts = SniperTrainer.attach(options(), controller)
+    opts = SniperTrainer.attach(options(), sniper)
     train_epoch(model, opt, opts, batches(3), epoch=1)
     masks50 = {n: m.clone() for n, m in controller.masks.items()}
     kept_before = {n: p.detach()[masks50[n]].clone() for n, p in controller.params.items()}
@@ -303,8 +312,9 @@ def test_regrowth_restarts_from_initial_values_or_zero_with_fresh_state(restore,
 
 
 def test_dense_epochs_run_without_hooks():
-    model, opt, controller = setup({"schedule": {0: 50, 1: 0}, "max_param_sparsity": 90})
-    opts = SniperTrainer.attach(options(), controller)
+    model, opt, sniper = setup({"schedule": {0: 50, 1: 0}, "max_param_sparsity": 90})
+    controller = sniper.controller
+    opts = SniperTrainer.attach(options(), sniper)
     train_epoch(model, opt, opts, batches(1), epoch=1)
     assert controller._handles
     train_epoch(model, opt, opts, batches(1), epoch=2)
@@ -313,8 +323,9 @@ def test_dense_epochs_run_without_hooks():
 
 
 def test_stats_report_the_sparsity_and_the_mean_learning_rate_factor():
-    model, opt, controller = setup({"schedule": {0: 50, 1: 0}, "max_param_sparsity": 90,
+    model, opt, sniper = setup({"schedule": {0: 50, 1: 0}, "max_param_sparsity": 90,
                                     "max_lr_scaling": 3.0})
+    controller = sniper.controller
     dense = {"sniper_sparsity": 0.0, "sniper_sparsity_real": 0.0, "sniper_lr_factor": 1.0}
     assert controller.stats() == dense and not controller.noise_enabled
     controller.set_sparsity(50, weights_conform_to=None)
@@ -344,7 +355,9 @@ def test_the_per_tensor_cap_reaches_the_masks():
     scores = {n: torch.rand(p.shape, generator=g) + (0 if n == "lin1.weight" else 1)
               for n, p in params.items()}
     init = {n: p.detach().clone() for n, p in params.items()}
-    controller = SniperController(config, params, ScoreRanking(scores), init, [opt])
+    sniper = Sniper.from_scores(config, params, scores, init)
+    sniper.attach([opt])
+    controller = sniper.controller
     controller.set_sparsity(50, weights_conform_to=None)
     assert int((~controller.masks["lin1.weight"]).sum()) == math.floor(0.6 * 96)
     expected = ScoreRanking(scores).masks(50, max_param_sparsity=60)
@@ -354,8 +367,9 @@ def test_the_per_tensor_cap_reaches_the_masks():
 def test_the_hooks_alone_mask_gradients_and_weights_until_detached():
     # no trainer: every backward ends a window; no learning-rate factor, so the step hooks
     # are there for the masks alone
-    model, opt, controller = setup({"schedule": {0: 50}, "max_param_sparsity": 90,
+    model, opt, sniper = setup({"schedule": {0: 50}, "max_param_sparsity": 90,
                                     "scale_lr_by_param": False})
+    controller = sniper.controller
     controller.set_sparsity(50, weights_conform_to=None)
     assert controller.lr_factors == {}
     (_, b), = batches(1)
@@ -375,7 +389,8 @@ def test_the_hooks_alone_mask_gradients_and_weights_until_detached():
 
 
 def test_pruning_zeroes_the_optimizer_state_built_while_denser():
-    model, opt, controller = setup({"schedule": {0: 20, 1: 50}, "max_param_sparsity": 90})
+    model, opt, sniper = setup({"schedule": {0: 20, 1: 50}, "max_param_sparsity": 90})
+    controller = sniper.controller
     for _, b in batches(2):  # dense steps: every entry gets Adam state
         model(**b)[0].backward()
         opt.step()
@@ -400,16 +415,19 @@ def test_under_ddp_masks_are_compared_and_unmasked_gradients_are_counted(one_ran
     g = torch.Generator().manual_seed(1)
     scores = {n: torch.rand(p.shape, generator=g) for n, p in params.items()}
     init = {n: p.detach().clone() for n, p in params.items()}
-    controller = SniperController(config, params, ScoreRanking(scores), init, [opt],
-                                  distributed=True)
+    sniper = Sniper.from_scores(config, params, scores, init, distributed=True)
+    sniper.attach([opt])
+    controller = sniper.controller
     with caplog.at_level(logging.INFO):
         controller.set_sparsity(50, weights_conform_to=None)
     assert "SNIPER: masks at 50 % agree on all 1 ranks (sha256 " in caplog.text
     n_pruned = sum(int((~m).sum()) for m in controller.masks.values())
     (_, b), = batches(1)
+    # the last round, not armed, also shows that a step disarms the audit
     for audit, unmasked in ((True, 0), (True, n_pruned), (False, None)):
         caplog.clear()
-        controller.audit_next_step = audit
+        if audit:
+            controller.begin_epoch_steps()
         model(**b)[0].backward()
         if unmasked:  # DDP wrote its averaged, unmasked bucket into .grad
             for p in model.parameters():
@@ -421,5 +439,4 @@ def test_under_ddp_masks_are_compared_and_unmasked_gradients_are_counted(one_ran
                    f"epoch, per rank: [{unmasked}]")
         assert (message in caplog.text) == audit
         assert ("masked now, but ESPnet's clipping norm saw them" in caplog.text) == bool(unmasked)
-        assert not controller.audit_next_step
         assert_pruned_are_zero(controller, opt)  # masked again before the step: no state

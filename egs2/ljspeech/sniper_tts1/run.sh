@@ -239,7 +239,7 @@ prosody_args=(--pitch_extract_conf "fs=${fs}" --pitch_extract_conf "n_fft=${n_ff
 if stage_on 1; then
     log "stage 1: data: ${db_root} -> data/{train,dev,eval}"
     if [ "${generate_mini}" = true ]; then
-        python local/make_mini_corpus.py --out_dir "${db_root}" --num_utts "${mini_num_utts}"
+        python -m espnet_sniper.recipe.corpus.mini_corpus --out_dir "${db_root}" --num_utts "${mini_num_utts}"
     elif [ ! -f "${db_root}/metadata.csv" ]; then
         [ "${db_root}" = downloads/LJSpeech-1.1 ] \
             || die "--db_root ${db_root} has no metadata.csv: is it a corpus in LJSpeech's layout?"
@@ -251,7 +251,7 @@ fi
 
 if stage_on 2; then
     log "stage 2: validation and text: wavs, transcripts, ${g2p} token list"
-    python local/validate_data.py data/train data/dev data/eval --fs "${fs}" \
+    python -m espnet_sniper.recipe.validate_data data/train data/dev data/eval --fs "${fs}" \
         --skip_bad_utts "${skip_bad_utts}" --max_text_chars "${max_text_chars}"
     mkdir -p "$(dirname "${token_list}")"
     python -m espnet2.bin.tokenize_text --token_type "${token_type}" -f 2- \
@@ -268,7 +268,7 @@ if stage_on 3; then
         log "stage 3: aligner: skipped (${model_type} learns its own alignment)"
     elif [ "${aligner}" = forward_sum ]; then
         log "stage 3: aligner: forward-sum aligner trained on data/train, aligning every set -> ${aligner_dir}"
-        python local/forward_sum_align.py --config "${aligner_config}" --train_dir data/train \
+        python -m espnet_sniper.recipe.alignment.forward_sum --config "${aligner_config}" --train_dir data/train \
             --data_dirs data/{train,dev,eval} --token_list "${token_list}" \
             --out_dir "${aligner_dir}" --token_type "${token_type}" \
             --g2p "${g2p}" --cleaner "${cleaner}" --fs "${fs}" --n_fft "${n_fft}" \
@@ -276,7 +276,7 @@ if stage_on 3; then
             --fmin "${fmin}" --fmax "${fmax}" ${seed:+--seed "${seed}"} "${aligner_args[@]}"
     elif [ -n "${teacher_model_tag}" ]; then
         log "stage 3: aligner: Tacotron2 teacher ${teacher_model_tag} from the ESPnet model zoo"
-        python local/fetch_pretrained.py --tag "${teacher_model_tag}" --out_dir "${teacher_dir}"
+        python -m espnet_sniper.recipe.alignment.fetch_teacher --tag "${teacher_model_tag}" --out_dir "${teacher_dir}"
     else
         log "stage 3: aligner: statistics, then Tacotron2 teacher training -> ${teacher_dir}"
         collect_stats espnet2.bin.tts_train "${teacher_config}" "${teacher_dir}/stats" teacher
@@ -300,7 +300,7 @@ elif stage_on 4; then
         truth_args=(--word_onsets "${db_root}/word_onsets.txt" --token_type "${token_type}"
             --g2p "${g2p}" --cleaner "${cleaner}")
     fi
-    python local/check_durations.py --data_dirs data/train data/dev data/eval \
+    python -m espnet_sniper.recipe.alignment.check_durations --data_dirs data/train data/dev data/eval \
         --align_dirs "${aligner_dir}"/align_{train,dev,eval} --n_shift "${n_shift}" \
         --min_focus_rate "${min_focus_rate}" --allow_poor_durations "${allow_poor_durations}" \
         "${truth_args[@]}" --report "${aligner_dir}/alignment_quality.json"
@@ -310,9 +310,9 @@ if stage_on 5; then
     log "stage 5: statistics: features, pitch and energy (${feats_type}) -> ${stats_dir}"
     collect_stats "${train_module}" "${train_config}" "${stats_dir}" "${feeds}"
     if [ "${feats_type}" = fbank ]; then
-        python local/dump_feats.py --feats_scp "${stats_dir}/train/collect_feats/feats.scp" \
+        python -m espnet_sniper.recipe.dump_feats --feats_scp "${stats_dir}/train/collect_feats/feats.scp" \
             --out_dir "${dumpdir}/fbank/train"
-        python local/dump_feats.py --feats_scp "${stats_dir}/valid/collect_feats/feats.scp" \
+        python -m espnet_sniper.recipe.dump_feats --feats_scp "${stats_dir}/valid/collect_feats/feats.scp" \
             --out_dir "${dumpdir}/fbank/dev"
     fi
 fi
@@ -344,7 +344,7 @@ if stage_on 7; then
     if [ -z "${vocoder_tag}" ] && [ "${tts_task}" = tts ]; then
         # ESPnet's Griffin-Lim draws its phases from fresh entropy: vocode again, seeded,
         # so that stage 8 scores the same wavs on every run
-        python local/griffin_lim.py --feats_scp "${tts_exp}/decode_eval/denorm_feats.scp" \
+        python -m espnet_sniper.recipe.griffin_lim --feats_scp "${tts_exp}/decode_eval/denorm_feats.scp" \
             --config "${tts_exp}/griffin_lim.yaml" --out_dir "${tts_exp}/decode_eval/wav"
     fi
 fi
@@ -357,29 +357,35 @@ if stage_on 8; then
     asr_args=()
     if [ -z "${asr_spec}" ] && [ "${asr}" = judge ]; then
         log "stage 8: the ASR judge (trained on data/train once per corpus) -> ${expdir}/asr_judge"
-        judge_dir=$(python local/evaluation/asr_judge.py --train_dir data/train --valid_dir data/dev \
+        judge_dir=$(python -m espnet_sniper.recipe.evaluation.asr_judge --train_dir data/train --valid_dir data/dev \
             --config "${asr_judge_config}" --cache_dir "${expdir}/asr_judge" \
             --train_args "${asr_judge_args}")
         asr_spec=judge:${judge_dir}
     fi
     [ -z "${asr_spec}" ] || asr_args=(--asr "${asr_spec}" --text data/eval/text)
-    python local/evaluation/score.py --ref_wav_scp data/eval/wav.scp --gen_wav_dir "${tts_exp}/decode_eval/wav" \
+    mos_env=()
+    if [ "${mos}" = distillmos ]; then
+        # tools/setup.sh installs DistillMOS outside site-packages, in <venv>/mos (see
+        # tools/mos-requirements.lock): the scorer alone has it on its path
+        mos_env=(env "PYTHONPATH=$(python -c 'import sys; print(sys.prefix)')/mos${PYTHONPATH:+:${PYTHONPATH}}")
+    fi
+    "${mos_env[@]}" python -m espnet_sniper.recipe.evaluation.score --ref_wav_scp data/eval/wav.scp --gen_wav_dir "${tts_exp}/decode_eval/wav" \
         "${feats_args[@]}" "${asr_args[@]}" \
         --vocoder_config "${tts_exp}/griffin_lim.yaml" --f0min "${f0min}" --f0max "${f0max}" \
         --mos "${mos}" ${score_references:+--reuse_references "${score_references}"} \
         --out_dir "${tts_exp}"
-    python local/evaluation/plot_mels.py --ref_wav_scp data/eval/wav.scp --gen_wav_dir "${tts_exp}/decode_eval/wav" \
+    python -m espnet_sniper.recipe.evaluation.plot_mels --ref_wav_scp data/eval/wav.scp --gen_wav_dir "${tts_exp}/decode_eval/wav" \
         --fs "${fs}" --n_fft "${n_fft}" --n_shift "${n_shift}" --n_mels "${n_mels}" --fmin "${fmin}" \
         --fmax "${fmax}" --out "${tts_exp}/mels.png"
     log "stage 8: samples page -> ${tts_exp}/samples/index.html"
-    python local/evaluation/samples_page.py --system "${tag}=${tts_exp}" \
+    python -m espnet_sniper.recipe.evaluation.samples_page --system "${tag}=${tts_exp}" \
         --ref_wav_scp data/eval/wav.scp --text data/eval/text --fs "${fs}" --n_fft "${n_fft}" \
         --n_shift "${n_shift}" --n_mels "${n_mels}" --fmin "${fmin}" --fmax "${fmax}" \
         --out_dir "${tts_exp}/samples"
     if [ ${#listening_exps[@]} -gt 0 ]; then
         log "stage 8: listening-test kit of ${tag} beside ${listening_exps[*]} -> ${tts_exp}/listening_test"
         rm -rf "${tts_exp}/listening_test"
-        python local/evaluation/listening_test.py --system "${tag}=${tts_exp}" \
+        python -m espnet_sniper.recipe.evaluation.listening_test --system "${tag}=${tts_exp}" \
             $(printf -- '--system %s ' "${listening_exps[@]}") \
             --ref_wav_scp data/eval/wav.scp --text data/eval/text --out_dir "${tts_exp}/listening_test"
     fi
@@ -387,7 +393,7 @@ fi
 
 if stage_on 9; then
     log "stage 9: packing: ${tts_exp}/packed/${tag}.zip"
-    python local/make_model_card.py --exp_dir "${tts_exp}" --tag "${tag}" \
+    python -m espnet_sniper.recipe.publish.model_card --exp_dir "${tts_exp}" --tag "${tag}" \
         --train_config "${tts_exp}/config.yaml" --inference_model "${inference_model}" \
         --fs "${fs}" --out "${tts_exp}/README.md"
     mkdir -p "${tts_exp}/packed"
@@ -401,7 +407,7 @@ if stage_on 9; then
     mv "${tts_exp}/packed/${tag}.partial.zip" "${tts_exp}/packed/${tag}.zip"
     vocoder_args=(--vocoder_config "${tts_exp}/griffin_lim.yaml")
     [ "${tts_task}" = tts ] || vocoder_args=()
-    python local/check_package.py --zip "${tts_exp}/packed/${tag}.zip" "${vocoder_args[@]}"
+    python -m espnet_sniper.recipe.publish.check_package --zip "${tts_exp}/packed/${tag}.zip" "${vocoder_args[@]}"
 fi
 
 if stage_on 10; then
@@ -412,11 +418,11 @@ if stage_on 10; then
     elif [ "$(basename "${db_root}")" = LJSpeech-1.1 ]; then
         corpus=ljspeech
     fi
-    python local/make_hub_folder.py --zip "${tts_exp}/packed/${tag}.zip" --card "${tts_exp}/README.md" \
+    python -m espnet_sniper.recipe.publish.hub_folder --zip "${tts_exp}/packed/${tag}.zip" --card "${tts_exp}/README.md" \
         --corpus "${corpus}" ${hf_repo:+--repo_id "${hf_repo}"} --out_dir "${tts_exp}/hub"
     if [ -n "${hf_repo}" ]; then
         log "stage 10: uploading ${tts_exp}/hub to https://huggingface.co/${hf_repo}"
-        python local/upload_hf.py --folder "${tts_exp}/hub" --repo "${hf_repo}"
+        python -m espnet_sniper.recipe.publish.upload_hf --folder "${tts_exp}/hub" --repo "${hf_repo}"
     fi
 fi
 

@@ -202,7 +202,7 @@ teacher_align_sets() {
         | awk '{ print length($0) " " $0 }' | LC_ALL=C sort -s -k1,1nr | cut -d' ' -f2- \
         > "${all}/data/text"
     run_jobs align "${all}/data" "${all}/logdir" "${batch}" env OMP_NUM_THREADS=1 \
-        python local/teacher_align.py --train_config "$(teacher_file config)" \
+        python -m espnet_sniper.recipe.alignment.teacher --train_config "$(teacher_file config)" \
         --model_file "$(teacher_file model)" --data_dir "${all}/data" --ngpu "$(_job_ngpu)" \
         --method "${teacher_durations}" --batch_size "${batch}"
     for dset in "$@"; do
@@ -235,7 +235,7 @@ decode_sets() {
 # teacher_file model|config: the teacher's model file or training config.
 teacher_file() {
     if [ -f "${teacher_dir}/pretrained.env" ]; then
-        # written by local/fetch_pretrained.py
+        # written by espnet_sniper.recipe.alignment.fetch_teacher
         local pretrained_model_file pretrained_train_config
         . "${teacher_dir}/pretrained.env"
         if [ "$1" = model ]; then echo "${pretrained_model_file}"; else echo "${pretrained_train_config}"; fi

@@ -15,7 +15,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from kaldi_dir import write_data_dir
+from espnet_sniper.recipe.kaldi_dir import write_data_dir
 
 LJSPEECH_UTTS, LJSPEECH_HELD_OUT = 13100, 250
 # per-utterance normalized mel scores of one model spread with an SD of about 0.03 on the

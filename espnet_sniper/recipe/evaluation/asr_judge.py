@@ -1,0 +1,152 @@
+#!/usr/bin/env python3
+"""The recipe's own ASR judge: a small ESPnet CTC recognizer of characters, trained on the
+training set's recordings (never on eval), once per corpus, then reused.
+
+No registry package ships an ASR that hears espeak-ng speech, and a downloaded one needs
+the network; so, when no other ASR is given, stage 8 trains this one (conf/asr_judge.yaml,
+through ``espnet2.bin.asr_train``: ESPnet's statistics, then its trainer, best epoch by the
+validation CER) and scores intelligibility with it. It is cached under
+``<cache_dir>/<key>/``, where the key hashes everything the judge depends on (the config,
+the extra training options, the training and validation recordings and their texts, the
+ESPnet version), so every model trained on the same corpus is judged by the same ears.
+A killed training resumes (ESPnet's ``--resume``); the ``.complete`` marker is written last.
+
+Prints the judge's folder on stdout (the other messages go to stderr).
+"""
+
+import argparse
+import hashlib
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import List
+
+from espnet_sniper.recipe.evaluation.intelligibility import normalize_text
+from espnet_sniper.recipe.kaldi_dir import read_table, write_text
+
+
+def log(message: str) -> None:
+    print(f"asr_judge: {message}", file=sys.stderr, flush=True)
+
+
+def read_set(data_dir: Path):
+    """(wav.scp, normalized text) of a Kaldi data dir, checked to cover the same utterances."""
+    for name in ("wav.scp", "text"):
+        if not (data_dir / name).is_file():
+            sys.exit(f"error: {data_dir / name} does not exist: run stages 1-2 first")
+    wavs, texts = read_table(data_dir / "wav.scp"), read_table(data_dir / "text")
+    if set(wavs) != set(texts):
+        sys.exit(f"error: {data_dir}: wav.scp and text name different utterances")
+    normalized = {uid: normalize_text(t) for uid, t in texts.items()}
+    empty = [uid for uid, t in normalized.items() if not t]
+    if empty:
+        sys.exit(f"error: {data_dir}/text: no letters in {', '.join(empty[:5])}")
+    return wavs, normalized
+
+
+def judge_key(config: Path, train_args: List[str], sets) -> str:
+    import espnet
+
+    h = hashlib.sha256()
+    h.update(config.read_bytes())
+    h.update(json.dumps([train_args, espnet.__version__]).encode())
+    for wavs, texts in sets:
+        for uid in sorted(wavs):
+            h.update(f"{uid}\t{texts[uid]}\n".encode())
+            h.update(hashlib.sha256(Path(wavs[uid]).read_bytes()).digest())
+    return h.hexdigest()[:16]
+
+
+def run(cmd: List[str], log_file: Path) -> None:
+    log(f"{' '.join(cmd[:3])} ... (log: {log_file})")
+    with open(log_file, "a") as out:
+        done = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT)
+    if done.returncode != 0:
+        sys.exit(f"error: {' '.join(cmd[:3])} failed (exit {done.returncode}); see {log_file}")
+
+
+def data_args(judge_dir: Path, prefix: str, name: str) -> List[str]:
+    return [f"--{prefix}_data_path_and_name_and_type",
+            f"{judge_dir}/data/{name}/wav.scp,speech,sound",
+            f"--{prefix}_data_path_and_name_and_type", f"{judge_dir}/data/{name}/text,text,text"]
+
+
+def train(judge_dir: Path, config: Path, train_args: List[str], sets) -> None:
+    for name, (wavs, texts) in zip(("train", "valid"), sets):
+        write_text(judge_dir / "data" / name / "wav.scp",
+                   "".join(f"{u} {wavs[u]}\n" for u in sorted(wavs)))
+        write_text(judge_dir / "data" / name / "text",
+                   "".join(f"{u} {texts[u]}\n" for u in sorted(texts)))
+    # the characters of the training texts, spaces as ESPnet's <space>
+    chars = sorted({c for t in sets[0][1].values() for c in t.replace(" ", "")})
+    write_text(judge_dir / "tokens.txt", "\n".join(["<blank>", "<unk>", "<space>", *chars,
+                                                    "<sos/eos>"]) + "\n")
+    common = [sys.executable, "-m", "espnet2.bin.asr_train", "--config", str(config),
+              "--use_preprocessor", "true", "--token_type", "char", "--cleaner", "none",
+              "--token_list", f"{judge_dir}/tokens.txt", "--ngpu", "0"]
+    stats = judge_dir / "stats"
+    if not (stats / "train" / "feats_stats.npz").is_file():
+        run(common + ["--collect_stats", "true", "--normalize", "none", "--output_dir", str(stats),
+                      "--train_shape_file", f"{judge_dir}/data/train/wav.scp",
+                      "--valid_shape_file", f"{judge_dir}/data/valid/wav.scp",
+                      *data_args(judge_dir, "train", "train"),
+                      *data_args(judge_dir, "valid", "valid")], judge_dir / "stats.log")
+    run(common + ["--output_dir", f"{judge_dir}/train", "--resume", "true",
+                  "--normalize_conf", f"stats_file={stats}/train/feats_stats.npz",
+                  "--train_shape_file", f"{stats}/train/speech_shape",
+                  "--train_shape_file", f"{stats}/train/text_shape",
+                  "--valid_shape_file", f"{stats}/valid/speech_shape",
+                  "--valid_shape_file", f"{stats}/valid/text_shape",
+                  *data_args(judge_dir, "train", "train"),
+                  *data_args(judge_dir, "valid", "valid"), *train_args], judge_dir / "train.log")
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--train_dir", type=Path, required=True, help="Kaldi dir it learns from")
+    parser.add_argument("--valid_dir", type=Path, required=True,
+                        help="Kaldi dir that picks its best epoch (not the eval set)")
+    parser.add_argument("--config", type=Path, required=True, help="conf/asr_judge.yaml")
+    parser.add_argument("--cache_dir", type=Path, required=True, help="e.g. exp/asr_judge")
+    parser.add_argument("--train_args", default="",
+                        help="options for espnet2.bin.asr_train, e.g. '--max_epoch 2'")
+    args = parser.parse_args(argv)
+    if not args.config.is_file():
+        sys.exit(f"error: --config {args.config} does not exist")
+    train_args = shlex.split(args.train_args)
+    sets = [read_set(args.train_dir), read_set(args.valid_dir)]
+    if set(sets[0][0]) & set(sets[1][0]):
+        sys.exit(f"error: {args.train_dir} and {args.valid_dir} share utterances")
+    judge_dir = args.cache_dir / judge_key(args.config, train_args, sets)
+    if (judge_dir / ".complete").is_file():
+        log(f"reusing the judge trained on this corpus: {judge_dir}")
+        print(judge_dir)
+        return
+    judge_dir.mkdir(parents=True, exist_ok=True)
+    log(f"training the ASR judge on {len(sets[0][0])} recordings of {args.train_dir} "
+        f"-> {judge_dir}")
+    start = time.time()
+    train(judge_dir, args.config, train_args, sets)
+    best = judge_dir / "train" / "valid.cer_ctc.best.pth"
+    if not best.is_file():
+        sys.exit(f"error: the judge's training left no {best}; see {judge_dir}/train.log")
+    # the judge's own folder holds what transcribing needs, under fixed names
+    for src, dst in ((best, "judge.pth"), (judge_dir / "train" / "config.yaml", "config.yaml")):
+        tmp = judge_dir / f".{dst}.tmp"
+        tmp.write_bytes(src.resolve().read_bytes())
+        os.replace(tmp, judge_dir / dst)
+    write_text(judge_dir / "judge.json", json.dumps({
+        "config": str(args.config), "train_args": train_args, "train_dir": str(args.train_dir),
+        "valid_dir": str(args.valid_dir), "train_utterances": len(sets[0][0]),
+        "train_seconds": round(time.time() - start, 1)}, indent=2))
+    (judge_dir / ".complete").touch()
+    log(f"judge ready in {time.time() - start:.0f} s: {judge_dir}")
+    print(judge_dir)
+
+
+if __name__ == "__main__":
+    main()
