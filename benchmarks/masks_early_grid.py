@@ -13,6 +13,11 @@ whole first epoch as the paper does, ``score_batches: null``):
   ``global_snip_shuffled`` (SNIP's per-tensor counts at random positions); ``uniform_snip``,
   ``uniform_random``, ``uniform_magnitude`` (every tensor 40 %); ``erk_snip``, ``erk_random``
   (ERK densities); random and shuffled masks are seeded by the run's seed;
+* masks at equal counts and equal initial variance (``kept_variance``, applied when the
+  weights are first masked): ``uniform_snip_randvar`` and ``uniform_magnitude_randvar``
+  (SNIP's and the largest weights' positions, their kept entries rescaled to the sum of
+  squares a random mask keeps, 0.6 of each tensor's), ``uniform_random_densevar`` (a random
+  mask's kept entries rescaled to the whole tensor's sum of squares);
 * two dense controls for what a random 40 % mask changes besides the mask itself:
   ``dense_lr167`` (the learning rate times 1/0.6, the factor SNIPER gives a tensor at
   density 0.6) and ``dense_initvar`` (every prunable matrix's initial weights times
@@ -73,6 +78,20 @@ CONTENDERS: Dict[str, Tuple[str, Optional[dict], str]] = {
     "erk_snip": ("train_sniper.yaml", {"allocation": "erk"}, "SNIP within ERK densities"),
     "erk_random": ("train_sniper.yaml", {"allocation": "erk", "scoring": "random"},
                    "random within ERK densities"),
+    "uniform_snip_randvar": ("train_sniper.yaml", {"allocation": "uniform",
+                                                   "kept_variance": "random"},
+                             "SNIP within each tensor, every tensor 40 %, kept variance a "
+                             "random mask's"),
+    "uniform_magnitude_randvar": ("train_sniper.yaml", {"allocation": "uniform",
+                                                        "scoring": "magnitude",
+                                                        "kept_variance": "random"},
+                                  "largest initial weights within each tensor, every tensor "
+                                  "40 %, kept variance a random mask's"),
+    "uniform_random_densevar": ("train_sniper.yaml", {"allocation": "uniform",
+                                                      "scoring": "random",
+                                                      "kept_variance": "dense"},
+                                "random within each tensor, every tensor 40 %, kept variance "
+                                "restored to dense"),
     "dense_lr167": ("train_fastspeech2.yaml", None,
                     "dense, learning rate x 1/0.6 (a density-0.6 tensor's LR factor)"),
     "dense_initvar": ("train_fastspeech2.yaml", None,
@@ -80,12 +99,17 @@ CONTENDERS: Dict[str, Tuple[str, Optional[dict], str]] = {
 }
 REFERENCES = ("dense", "global_snip")
 # (a, b) pairs that separate the causes: positions at SNIP's per-tensor counts, SNIP's
-# allocation against random's, positions at fixed allocations, and the random masks
-# against the dense controls that imitate them
+# allocation against random's, positions at fixed allocations, the random masks against
+# the dense controls that imitate them, and positions at equal counts and equal variance
+# (a random mask keeps about its density's share already: uniform_random is the
+# equal-variance reference)
 CAUSE_PAIRS = [("global_snip_shuffled", "global_snip"), ("global_random", "global_snip_shuffled"),
                ("uniform_snip", "uniform_random"), ("erk_snip", "erk_random"),
                ("uniform_magnitude", "uniform_random"), ("uniform_random", "global_random"),
-               ("uniform_random", "dense_lr167"), ("uniform_random", "dense_initvar")]
+               ("uniform_random", "dense_lr167"), ("uniform_random", "dense_initvar"),
+               ("uniform_snip_randvar", "uniform_random"),
+               ("uniform_magnitude_randvar", "uniform_random"),
+               ("uniform_random_densevar", "uniform_random")]
 SEEDED_KEYS = ("random",)  # scorings whose order is drawn per seed
 
 
@@ -242,6 +266,14 @@ PAIRS_ASKED = {
     "uniform_random-dense_lr167": "a uniform random mask against that learning-rate control",
     "uniform_random-dense_initvar": "a uniform random mask against that initial-variance "
     "control",
+    "uniform_snip_randvar-uniform_random": "SNIP's positions at equal counts and equal kept "
+    "variance (SNIP rescaled to a random mask's variance minus random)",
+    "uniform_magnitude_randvar-uniform_random": "the largest initial weights at equal counts "
+    "and equal kept variance (magnitude rescaled to a random mask's variance minus random)",
+    "uniform_random_densevar-dense": "a uniform random mask with its kept variance restored "
+    "to dense, against dense",
+    "uniform_random_densevar-uniform_random": "a random mask's kept variance alone (restored "
+    "to dense minus the random mask's own)",
 }
 DENSE_CONTROLS = ("dense_lr167", "dense_initvar")
 

@@ -20,7 +20,6 @@ all zero, and stock ESPnet's Text2Speech synthesizes a waveform from its final m
 """
 
 import argparse
-import json
 import resource
 import subprocess
 import sys
@@ -127,7 +126,7 @@ def main(argv=None) -> None:
     write_result(args.out, result, indent=2)
     print(f"VITS check {'passed' if passed else 'FAILED'}: zero share by epoch "
           + ", ".join(f"{e['zero_share_percent']:.2f} %" for e in sniper["epochs"])
-          + f"; CPU per run " + ", ".join(f"{n} {r['cpu_s']:.0f} s" for n, r in runs.items()))
+          + "; CPU per run " + ", ".join(f"{n} {r['cpu_s']:.0f} s" for n, r in runs.items()))
 
 
 def table(data: dict) -> list:

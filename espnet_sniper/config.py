@@ -29,6 +29,13 @@ key                           default     meaning
 ``shuffle_within_tensor``     false       a control: the allocation's per-tensor counts, at
                                           random positions (seeded by ``tie_break_seed``)
 ``tie_break_seed``            0           seed of the order among equal scores
+``kept_variance``             null        at the first masking of a fresh run, each masked
+                                          tensor's kept entries times one factor so that
+                                          their sum of squares is: ``random``, the density
+                                          times the whole tensor's (a random mask's);
+                                          ``dense``, the whole tensor's; null: no rescaling
+                                          (the paper's). Regrown entries restart unscaled.
+                                          Needs a sparse first epoch. See kept_variance.py
 ``prune_discriminator``       false       GAN TTS only: prune the discriminator too (the
                                           generator is always prunable)
 ============================  ==========  ================================================
@@ -44,6 +51,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Optional, Tuple
 
 from espnet_sniper.allocation import ALLOCATIONS
+from espnet_sniper.kept_variance import TARGET_SHARES
 from espnet_sniper.schedule import ScheduleError, SparsitySchedule
 from espnet_sniper.scoring import SCORERS
 
@@ -72,6 +80,7 @@ class SniperConfig:
     allocation: str = "global"
     shuffle_within_tensor: bool = False
     prune_discriminator: bool = False
+    kept_variance: Optional[str] = None
 
     @property
     def ever_sparse(self) -> bool:
@@ -137,6 +146,7 @@ def parse_sniper_conf(conf: Optional[Mapping[str, Any]]) -> Optional[SniperConfi
         "schedule", "decay", "max_param_sparsity", "exclude_params", "restore_init_values",
         "scale_lr_by_param", "scale_lr", "max_lr_scaling", "score_batches", "tie_break_seed",
         "scoring", "allocation", "shuffle_within_tensor", "prune_discriminator",
+        "kept_variance",
     }
     for key in conf:
         if key in IGNORED_REFERENCE_KEYS:
@@ -180,6 +190,7 @@ def parse_sniper_conf(conf: Optional[Mapping[str, Any]]) -> Optional[SniperConfi
     if shuffle and scoring == "random":
         raise _fail("shuffle_within_tensor", "shuffles scored positions; with scoring: random "
                     "they are random already. Remove one of the two keys.")
+    kept_variance = _kept_variance(conf, schedule)
 
     return SniperConfig(
         schedule=schedule,
@@ -195,4 +206,20 @@ def parse_sniper_conf(conf: Optional[Mapping[str, Any]]) -> Optional[SniperConfi
         allocation=allocation,
         shuffle_within_tensor=shuffle,
         prune_discriminator=_bool(conf, "prune_discriminator", False),
+        kept_variance=kept_variance,
     )
+
+
+def _kept_variance(conf: Mapping[str, Any], schedule: SparsitySchedule) -> Optional[str]:
+    value = conf.get("kept_variance")
+    if value is None:
+        return None
+    allowed = ", ".join(["null", *TARGET_SHARES])
+    if not isinstance(value, str) or value not in TARGET_SHARES:
+        raise _fail("kept_variance", f"must be one of {allowed}, got {value!r}")
+    # The rescale is of the initial weights; a dense first epoch would train them first.
+    if schedule.sparsity_for_epoch(1) == 0:
+        raise _fail("kept_variance", "rescales the initial weights when they are first "
+                    "masked, but the schedule's first epoch is dense (sparsity 0 at key 0); "
+                    "start the schedule sparse or remove kept_variance")
+    return value

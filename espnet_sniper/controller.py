@@ -15,11 +15,16 @@ hooks (nothing of ESPnet's is patched):
   scaling; under DDP the gradients are masked again, since DDP may write its averaged
   bucket into ``.grad`` after the accumulation hook;
 * after ``optimizer.step()`` (step post-hook): while sparse, each tensor's update is
-  scaled by its learning-rate factor (one ``lerp_`` towards the weights before the step)
-  and the weights are masked (pruned entries are 0.0 after every step). For optimizers
-  whose update is proportional to the learning rate (SGD, Adam, AdamW, ... with any
-  scheduler) this equals scaling that tensor's learning rate, without touching the
-  scheduler or splitting parameter groups.
+  scaled by its learning-rate factor (one ``lerp_`` towards the weights before the step).
+  For optimizers whose update is proportional to the learning rate (SGD, Adam, AdamW, ...
+  with any scheduler) this equals scaling that tensor's learning rate, without touching
+  the scheduler or splitting parameter groups. Pruned entries stay 0.0: they enter the
+  step with a zero weight, gradient and optimizer state, which torch's own optimizers
+  (``ZERO_PRESERVING``) map to a zero update; the weights of any other optimizer are
+  masked again after its step.
+
+The step hooks work on lists of tensors with torch's ``_foreach_`` operations, planned
+once per sparsity (``_StepPlan``), not tensor by tensor in Python.
 
 A step that AMP's scaler or ESPnet's non-finite check skips never calls the optimizer, so
 neither step hook runs and nothing changes. When the schedule reaches 0 % the hooks are
@@ -33,13 +38,39 @@ sparsity).
 """
 
 import logging
-from typing import Dict, List, Optional, Sequence
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 
 from espnet_sniper.config import SniperConfig
+from espnet_sniper.kept_variance import kept_variance_factors
 from espnet_sniper.rank_agreement import check_ranks_agree
 from espnet_sniper.masks import Masks, ScheduleMasks, real_sparsity, tensor_density
+
+# Optimizers whose step leaves an entry at exactly 0.0 when its weight, gradient and state
+# are 0.0 (every update term is a product or quotient of those; weight decay multiplies
+# the weight); tested in test_step_plan.py.
+ZERO_PRESERVING = (
+    torch.optim.SGD, torch.optim.Adam, torch.optim.AdamW, torch.optim.Adamax,
+    torch.optim.NAdam, torch.optim.RAdam, torch.optim.RMSprop, torch.optim.Adagrad,
+    torch.optim.Adadelta,
+)
+
+
+@dataclass
+class _StepPlan:
+    """What the step hooks do for one optimizer at the current sparsity."""
+
+    masked: List[torch.nn.Parameter] = field(default_factory=list)
+    masks: List[torch.Tensor] = field(default_factory=list)
+    # the weights kept before the step, and their copies
+    kept: List[torch.nn.Parameter] = field(default_factory=list)
+    before: List[torch.Tensor] = field(default_factory=list)
+    # (1 - learning-rate factor, the weights, their copies before the step)
+    lerps: List[Tuple[float, List[torch.nn.Parameter], List[torch.Tensor]]] = field(
+        default_factory=list)
+    mask_after_step: bool = False
 
 
 class SniperController:
@@ -69,6 +100,7 @@ class SniperController:
         self._window_ends = True
         self._device_masks: Dict[torch.nn.Parameter, torch.Tensor] = {}
         self._before_step: Dict[torch.nn.Parameter, torch.Tensor] = {}
+        self._plans: Dict[torch.optim.Optimizer, _StepPlan] = {}
         self._handles: List[torch.utils.hooks.RemovableHandle] = []
         self._noise_enabled = False
         # under DDP, the first step of each epoch counts what reaches it unmasked
@@ -100,12 +132,23 @@ class SniperController:
         ``weights_conform_to`` is None for weights that were never masked (the start of a
         run). Masks are nested, so a lower sparsity only regrows entries: they restart
         from their initial values (or zero) with zeroed optimizer state. A higher one
-        zeroes the newly pruned weights and their optimizer state.
+        zeroes the newly pruned weights and their optimizer state. With ``kept_variance``,
+        the first masking of never-masked weights also rescales each tensor's kept entries
+        (kept_variance.py); regrown entries restart unscaled.
         """
         old_masks = (
             self.schedule_masks.masks(weights_conform_to) if weights_conform_to else None
         )
         new_masks = self.schedule_masks.masks(sparsity) if sparsity else None
+        # Only the first masking of a fresh run: a resumed run's weights conform to a
+        # sparsity (not None) and were rescaled before its checkpoint was written.
+        factors = (
+            self._kept_variance_factors(new_masks)
+            if self.config.kept_variance is not None
+            and weights_conform_to is None
+            and new_masks is not None
+            else {}
+        )
         init = (
             self.initial_values()
             if old_masks is not None and self.config.restore_init_values
@@ -129,6 +172,8 @@ class SniperController:
                     pruned = new.logical_not()
                     p.masked_fill_(pruned, 0.0)
                     self._reset_optimizer_state(p, pruned)
+                if factors.get(name, 1.0) != 1.0:
+                    p.mul_(factors[name])
         if self.distributed and new_masks is not None:
             check_ranks_agree(f"masks at {sparsity} %", new_masks)
         self.masks = new_masks
@@ -139,12 +184,33 @@ class SniperController:
             else {}
         )
         self._set_lr_factors()
+        self._plans = {opt: self._plan_steps(opt) for opt in self.optimizers}
         self._install_hooks()
         logging.info(
             f"SNIPER: sparsity {sparsity} % (real {self.real_sparsity():.3f} % of the "
             f"prunable entries), regrown weights from "
             f"{'their initial values' if self.config.restore_init_values else 'zero'}"
         )
+
+    def _kept_variance_factors(self, masks: Masks) -> Dict[str, float]:
+        """The factors of each tensor's kept entries at the first masking, computed from
+        the weights as they are (never masked: the initial values), logged."""
+        factors = kept_variance_factors(
+            {name: p.detach() for name, p in self.params.items()}, masks,
+            self.config.kept_variance,
+        )
+        if self.distributed:
+            check_ranks_agree("kept-variance factors",
+                              {n: torch.tensor(f, dtype=torch.float64) for n, f in factors.items()})
+        masked = [factors[n] for n, m in masks.items() if not bool(m.all())]
+        if masked:
+            logging.info(
+                f"SNIPER: kept_variance {self.config.kept_variance}: kept entries of "
+                f"{len(masked)} masked tensors rescaled by factors in "
+                f"[{min(masked):.4f}, {max(masked):.4f}] "
+                f"({sum(f == 1.0 for f in masked)} left at 1)"
+            )
+        return factors
 
     def _reset_optimizer_state(self, p: torch.nn.Parameter, where: torch.Tensor) -> None:
         for opt in self.optimizers:
@@ -167,6 +233,27 @@ class SniperController:
         self._before_step = {
             p: self._before_step.get(p, torch.empty_like(p)) for p in self.lr_factors
         }
+
+    def _plan_steps(self, optimizer: torch.optim.Optimizer) -> _StepPlan:
+        # the class itself, not a subclass: a subclass's step may add terms of its own
+        plan = _StepPlan(mask_after_step=type(optimizer) not in ZERO_PRESERVING)
+        by_factor: Dict[float, Tuple[List[torch.nn.Parameter], List[torch.Tensor]]] = {}
+        for group in optimizer.param_groups:
+            for p in group["params"]:
+                mask = self._device_masks.get(p)
+                if mask is not None:
+                    plan.masked.append(p)
+                    plan.masks.append(mask)
+                factor = self.lr_factors.get(p)
+                if factor is not None:
+                    plan.kept.append(p)
+                    plan.before.append(self._before_step[p])
+                    params, before = by_factor.setdefault(factor, ([], []))
+                    params.append(p)
+                    before.append(self._before_step[p])
+        # p <- before + f * (p - before), one lerp per distinct factor
+        plan.lerps = [(1.0 - f, params, before) for f, (params, before) in by_factor.items()]
+        return plan
 
     # ------------------------------------------------------------------ reporting
     def real_sparsity(self) -> float:
@@ -253,16 +340,15 @@ class SniperController:
     def _before_optimizer_step(self, optimizer: torch.optim.Optimizer, args, kwargs) -> None:
         if self._audit_next_step and self.distributed:
             self._audit_pruned_gradients(optimizer)
-        for group in optimizer.param_groups:
-            for p in group["params"]:
-                # Already masked when accumulated; masked again because DDP may write its
-                # averaged (unmasked) bucket into .grad after the accumulation hook.
-                mask = self._device_masks.get(p)
-                if mask is not None and p.grad is not None and self.distributed:
-                    p.grad.mul_(mask)
-                before = self._before_step.get(p)
-                if before is not None:
-                    before.copy_(p)
+        plan = self._plans[optimizer]
+        if self.distributed:
+            # Already masked when accumulated; masked again because DDP may write its
+            # averaged (unmasked) bucket into .grad after the accumulation hook.
+            pairs = [(p.grad, m) for p, m in zip(plan.masked, plan.masks) if p.grad is not None]
+            if pairs:
+                torch._foreach_mul_([g for g, _ in pairs], [m for _, m in pairs])
+        if plan.kept:
+            torch._foreach_copy_(plan.before, plan.kept)
 
     def _audit_pruned_gradients(self, optimizer: torch.optim.Optimizer) -> None:
         """Log how many pruned entries carry a gradient into this step (and so into
@@ -285,13 +371,9 @@ class SniperController:
 
     @torch.no_grad()
     def _after_optimizer_step(self, optimizer: torch.optim.Optimizer, args, kwargs) -> None:
-        for group in optimizer.param_groups:
-            for p in group["params"]:
-                factor = self.lr_factors.get(p)
-                if factor is not None:
-                    # p <- before + f * (p - before); pruned entries were 0 before the
-                    # step, so the masking below still zeroes them
-                    p.lerp_(self._before_step[p], 1.0 - factor)
-                mask = self._device_masks.get(p)
-                if mask is not None:
-                    p.mul_(mask)
+        plan = self._plans[optimizer]
+        for weight, params, before in plan.lerps:
+            # pruned entries are 0.0 before and after the step: the lerp keeps them 0.0
+            torch._foreach_lerp_(params, before, weight)
+        if plan.mask_after_step and plan.masked:
+            torch._foreach_mul_(plan.masked, plan.masks)

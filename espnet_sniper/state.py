@@ -20,7 +20,8 @@ from espnet_sniper.tensor_digest import tensor_digest
 FORMAT_VERSION = 1
 STATE_FILE = "state.pth"
 # sniper_conf keys added after format 1: a state written before them was made with these
-KEYS_ADDED_LATER = {"allocation": "global", "shuffle_within_tensor": False}
+KEYS_ADDED_LATER = {"allocation": "global", "shuffle_within_tensor": False,
+                    "kept_variance": None}
 
 
 class SniperStateError(RuntimeError):
@@ -65,6 +66,12 @@ class SniperState:
             raise SniperStateError(
                 f"{path} is not a SNIPER state of format {FORMAT_VERSION}: it was written by "
                 f"another program or version. Use a new output directory."
+            )
+        missing = [group for group in ("meta", "scores", "init_values") if group not in data]
+        if missing:
+            raise SniperStateError(
+                f"{path} has no {', '.join(missing)}: it is incomplete. Restore it from a "
+                f"backup, or delete {path.parent} together with checkpoint.pth to start again."
             )
         tensors = {"scores": data["scores"], "init_values": data["init_values"]}
         if _digest(tensors) != data.get("digest"):

@@ -34,6 +34,14 @@ def test_mask_choice_keys_default_to_the_papers_and_parse():
     assert (c.scoring, c.allocation, c.shuffle_within_tensor) == ("magnitude", "erk", True)
 
 
+def test_kept_variance_is_absent_by_default_and_parses():
+    assert parse_sniper_conf(PAPER_40TO0).kept_variance is None
+    for value in ("random", "dense"):
+        assert parse_sniper_conf({"schedule": {0: 40, 2: 0},
+                                  "kept_variance": value}).kept_variance == value
+    assert parse_sniper_conf({"schedule": {0: 40}, "kept_variance": None}).kept_variance is None
+
+
 def test_empty_means_stock_espnet():
     assert parse_sniper_conf({}) is None and parse_sniper_conf(None) is None
 
@@ -180,6 +188,13 @@ def test_ignored_reference_keys_are_named_in_the_warning(caplog):
     ({"schedule": {0: 40}, "scoring": "random", "shuffle_within_tensor": True},
      "shuffle_within_tensor: shuffles scored positions; with scoring: random they are random "
      "already. Remove one of the two keys."),
+    ({"schedule": {0: 40}, "kept_variance": "half"},
+     "kept_variance: must be one of null, random, dense, got 'half'"),
+    ({"schedule": {0: 40}, "kept_variance": True},
+     "kept_variance: must be one of null, random, dense, got True"),
+    ({"schedule": {0: 0, 1: 40}, "kept_variance": "random"},
+     "kept_variance: rescales the initial weights when they are first masked, but the "
+     "schedule's first epoch is dense"),
     ({"max_param_sparsity": 75}, "schedule: is required, e.g. {0: 40"),
     ({"schedule": {0: 140}}, "schedule: epoch 0: sparsity must be in [0, 100)"),
     ({"schedule": {0: 40}, "decay": {"kind": "linear", "initial": 4, "epochs": 2}},

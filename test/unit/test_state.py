@@ -109,6 +109,27 @@ def test_a_state_from_before_the_mask_choice_keys_resumes_with_their_defaults(sa
                                                             "allocation": "erk"}})
 
 
+def test_a_state_from_before_kept_variance_resumes_without_it(saved):
+    _, path = saved
+    state = SniperState.load(path)
+    assert "kept_variance" not in state.meta["sniper_config"]
+    now = {**META, "sniper_config": {**META["sniper_config"], "kept_variance": None}}
+    state.check_matches(path, now)  # made before the key existed: no rescaling
+    with pytest.raises(SniperStateError, match="made with sniper_config.kept_variance = None"):
+        state.check_matches(path, {**now, "sniper_config": {**now["sniper_config"],
+                                                            "kept_variance": "random"}})
+
+
+def test_a_state_with_kept_variance_round_trips(tmp_path):
+    meta = {**META, "sniper_config": {**META["sniper_config"], "kept_variance": "dense"}}
+    values = {n: torch.ones(*s) for n, s in META["params"].items()}
+    path = tmp_path / "state.pth"
+    SniperState(scores=values, init_values=values, meta=meta).save(path)
+    loaded = SniperState.load(path)
+    assert loaded.meta["sniper_config"]["kept_variance"] == "dense"
+    loaded.check_matches(path, meta)
+
+
 def test_a_missing_section_or_mixed_key_types_are_named_not_a_crash(saved):
     state, path = saved
     with pytest.raises(SniperStateError, match="made with sniper_config = "):

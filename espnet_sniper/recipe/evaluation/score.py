@@ -62,6 +62,7 @@ import numpy as np
 import soundfile
 import yaml
 
+from espnet_sniper.recipe.evaluation.statistics import t_interval
 from espnet_sniper.recipe.evaluation.intelligibility import error_rates, transcriber
 from espnet_sniper.recipe.griffin_lim import vocode
 from espnet_sniper.recipe.kaldi_dir import read_table, write_text
@@ -232,18 +233,6 @@ def mos_predictor(name: str) -> Optional[Callable[[np.ndarray, int], float]]:
             return float(model(x[None]).reshape(-1)[0])
 
     return predict
-
-
-def t_interval(values: List[float]) -> List[float]:
-    """95 % interval of the mean (Student's t over utterances)."""
-    from scipy import stats
-
-    values = [v for v in values if not math.isnan(v)]
-    if len(values) < 2:
-        return [float("nan"), float("nan")]
-    mean, half = statistics.fmean(values), stats.t.ppf(0.975, len(values) - 1) * (
-        statistics.stdev(values) / math.sqrt(len(values)))
-    return [mean - half, mean + half]
 
 
 def normalized(model: np.ndarray, floor: np.ndarray, base: np.ndarray, seed: int = 0):

@@ -16,7 +16,7 @@ import yaml
 
 import espnet
 import espnet_sniper
-from espnet_sniper.trainer_mixin import requested_sniper_conf
+from espnet_sniper.config_layouts import requested_sniper_conf
 from espnet_sniper.recipe.evaluation.score import results_table  # stage 8's tables
 from espnet_sniper.recipe.kaldi_dir import write_text
 
