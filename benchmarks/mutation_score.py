@@ -124,9 +124,8 @@ def mutmut_config(module: str, tests: Sequence[str]) -> str:
     ])
 
 
-def scratch_copy(work: Path, module: str, tests: Sequence[str]) -> Path:
-    """``work/<module>``: the package, the tests, conf/ and pytest.ini, and the config."""
-    root = work / Path(module).stem
+def fresh_copy(root: Path) -> Path:
+    """``root`` emptied, then the package, the tests, conf/ and pytest.ini copied into it."""
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir(parents=True)
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".hypothesis", ".pytest_cache")
@@ -136,6 +135,12 @@ def scratch_copy(work: Path, module: str, tests: Sequence[str]) -> Path:
             shutil.copytree(source, root / name, ignore=ignore, symlinks=True)
         else:
             shutil.copy2(source, root / name)
+    return root
+
+
+def scratch_copy(work: Path, module: str, tests: Sequence[str]) -> Path:
+    """``work/<module>``: the package, the tests, conf/ and pytest.ini, and the config."""
+    root = fresh_copy(work / Path(module).stem)
     (root / "pyproject.toml").write_text(mutmut_config(module, tests))
     return root
 
@@ -228,16 +233,7 @@ def _pytest(root: Path, tests: Sequence[str], timeout: float) -> Optional[int]:
 
 def run_hand_mutants(work: Path, tests: Sequence[str]) -> Dict:
     """Each of ``HAND_MUTANTS`` alone, in a scratch copy, against ``tests``."""
-    root = work / "hand_mutants"
-    shutil.rmtree(root, ignore_errors=True)
-    root.mkdir(parents=True)
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".hypothesis", ".pytest_cache")
-    for name in COPIED:
-        source = REPO / name
-        if source.is_dir():
-            shutil.copytree(source, root / name, ignore=ignore, symlinks=True)
-        else:
-            shutil.copy2(source, root / name)
+    root = fresh_copy(work / "hand_mutants")
     where = subprocess.run(
         [sys.executable, "-c", "import espnet_sniper; print(espnet_sniper.__file__)"],
         cwd=root, capture_output=True, text=True, check=True).stdout.strip()
