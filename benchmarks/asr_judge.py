@@ -31,6 +31,7 @@ import soundfile
 
 from benchmarks.core import cells
 from benchmarks.core.results import REPO, RESULTS, provenance, write_result
+from espnet_sniper.recipe.evaluation.asr_judge import judge_epochs
 from espnet_sniper.recipe.evaluation.statistics import interval
 from espnet_sniper.recipe.evaluation.intelligibility import error_rates, transcriber
 from espnet_sniper.recipe.evaluation.samples_page import references_folder
@@ -42,17 +43,6 @@ INPUTS = ("espnet_sniper/recipe/evaluation", "espnet_sniper/recipe/kaldi_dir.py"
 RESULT_FILES = {"asr_judge.json": "Intelligibility: the recipe's ASR judge"}
 REFERENCE_NAMES = {"recording": "recordings", "floor": "floor (recordings through Griffin-Lim)",
                    "baseline": "no-skill baseline"}
-
-
-def judge_epochs(train_log: Path) -> List[Dict]:
-    """Per epoch: the judge's validation CER and the epoch's wall time, from ESPnet's log."""
-    epochs = []
-    for line in train_log.read_text().splitlines():
-        found = re.search(r"(\d+)epoch results: .*?time=([^,]*),.*cer_ctc=([0-9.]+)", line)
-        if found:
-            epochs.append({"epoch": int(found[1]), "time": found[2],
-                           "valid_cer": float(found[3])})
-    return epochs
 
 
 def rates(transcribe, texts: Dict[str, str], wav_of) -> Dict[str, Dict[str, float]]:

@@ -11,7 +11,7 @@ hooks (nothing of ESPnet's is patched):
   Between that hook and the step, ESPnet only scales gradients (AMP's unscaling,
   clipping), so pruned entries never enter the optimizer's state: Adam's moments stay
   exactly zero;
-* before ``optimizer.step()`` (step pre-hook): the weights are kept for the learning-rate
+* before ``optimizer.step()`` (step pre-hook): the weights are copied for the learning-rate
   scaling; under DDP the gradients are masked again, since DDP may write its averaged
   bucket into ``.grad`` after the accumulation hook;
 * after ``optimizer.step()`` (step post-hook): while sparse, each tensor's update is
@@ -30,9 +30,10 @@ A step that AMP's scaler or ESPnet's non-finite check skips never calls the opti
 neither step hook runs and nothing changes. When the schedule reaches 0 % the hooks are
 removed: dense epochs cost nothing.
 
-Memory beyond dense training: a boolean mask per tensor on the training device, a copy
-of the weights before each step for the tensors whose learning rate is scaled, and on the
-CPU how many of the schedule's sparsities prune each entry (1 byte per entry) and the
+Memory beyond dense training: a boolean mask per tensor on the training device and, from
+the step's start to its end only, a copy of the weights whose learning rate is scaled (made
+then, not kept: during the forward and backward passes, where the peak of training is, it
+does not exist), and on the CPU how many of the schedule's sparsities prune each entry (1 byte per entry) and the
 initial values of only the entries that can ever regrow (those pruned at its highest
 sparsity).
 """
@@ -64,12 +65,8 @@ class _StepPlan:
 
     masked: List[torch.nn.Parameter] = field(default_factory=list)
     masks: List[torch.Tensor] = field(default_factory=list)
-    # the weights kept before the step, and their copies
-    kept: List[torch.nn.Parameter] = field(default_factory=list)
-    before: List[torch.Tensor] = field(default_factory=list)
-    # (1 - learning-rate factor, the weights, their copies before the step)
-    lerps: List[Tuple[float, List[torch.nn.Parameter], List[torch.Tensor]]] = field(
-        default_factory=list)
+    # (1 - learning-rate factor, the weights of that factor)
+    lerps: List[Tuple[float, List[torch.nn.Parameter]]] = field(default_factory=list)
     mask_after_step: bool = False
 
 
@@ -99,7 +96,9 @@ class SniperController:
         # are masked with the last one's, since only the sum reaches clipping and the step
         self._window_ends = True
         self._device_masks: Dict[torch.nn.Parameter, torch.Tensor] = {}
-        self._before_step: Dict[torch.nn.Parameter, torch.Tensor] = {}
+        # per optimizer, from its step's pre-hook to its post-hook: the weights of each
+        # of its plan's lerps as they were before the step
+        self._before_step: Dict[torch.optim.Optimizer, List[List[torch.Tensor]]] = {}
         self._plans: Dict[torch.optim.Optimizer, _StepPlan] = {}
         self._handles: List[torch.utils.hooks.RemovableHandle] = []
         self._noise_enabled = False
@@ -230,14 +229,11 @@ class SniperController:
                 if density > 0:
                     factors[p] = min(cfg.max_lr_scaling, 1.0 / density)
         self.lr_factors = {p: f for p, f in factors.items() if f != 1.0}
-        self._before_step = {
-            p: self._before_step.get(p, torch.empty_like(p)) for p in self.lr_factors
-        }
 
     def _plan_steps(self, optimizer: torch.optim.Optimizer) -> _StepPlan:
         # the class itself, not a subclass: a subclass's step may add terms of its own
         plan = _StepPlan(mask_after_step=type(optimizer) not in ZERO_PRESERVING)
-        by_factor: Dict[float, Tuple[List[torch.nn.Parameter], List[torch.Tensor]]] = {}
+        by_factor: Dict[float, List[torch.nn.Parameter]] = {}
         for group in optimizer.param_groups:
             for p in group["params"]:
                 mask = self._device_masks.get(p)
@@ -246,13 +242,9 @@ class SniperController:
                     plan.masks.append(mask)
                 factor = self.lr_factors.get(p)
                 if factor is not None:
-                    plan.kept.append(p)
-                    plan.before.append(self._before_step[p])
-                    params, before = by_factor.setdefault(factor, ([], []))
-                    params.append(p)
-                    before.append(self._before_step[p])
+                    by_factor.setdefault(factor, []).append(p)
         # p <- before + f * (p - before), one lerp per distinct factor
-        plan.lerps = [(1.0 - f, params, before) for f, (params, before) in by_factor.items()]
+        plan.lerps = [(1.0 - f, params) for f, params in by_factor.items()]
         return plan
 
     # ------------------------------------------------------------------ reporting
@@ -347,8 +339,9 @@ class SniperController:
             pairs = [(p.grad, m) for p, m in zip(plan.masked, plan.masks) if p.grad is not None]
             if pairs:
                 torch._foreach_mul_([g for g, _ in pairs], [m for _, m in pairs])
-        if plan.kept:
-            torch._foreach_copy_(plan.before, plan.kept)
+        if plan.lerps:
+            self._before_step[optimizer] = [[p.detach().clone() for p in params]
+                                            for _, params in plan.lerps]
 
     def _audit_pruned_gradients(self, optimizer: torch.optim.Optimizer) -> None:
         """Log how many pruned entries carry a gradient into this step (and so into
@@ -372,7 +365,8 @@ class SniperController:
     @torch.no_grad()
     def _after_optimizer_step(self, optimizer: torch.optim.Optimizer, args, kwargs) -> None:
         plan = self._plans[optimizer]
-        for weight, params, before in plan.lerps:
+        befores = self._before_step.pop(optimizer, [])
+        for (weight, params), before in zip(plan.lerps, befores):
             # pruned entries are 0.0 before and after the step: the lerp keeps them 0.0
             torch._foreach_lerp_(params, before, weight)
         if plan.mask_after_step and plan.masked:

@@ -249,3 +249,63 @@ def quiet_env() -> Dict[str, str]:
     env = dict(os.environ)
     env.setdefault("OMP_NUM_THREADS", "1")
     return env
+
+
+# the two-rank runs' schedule: a sparsity change at each epoch boundary, dense at the end
+TWO_RANK_SCHEDULE = {0: 50, 1: 25, 2: 0}
+DDP_ARGS = ("--ngpu", "0", "--multiprocessing_distributed", "false", "--dist_backend", "gloo",
+            "--resume", "true")
+# the checkout this module belongs to, first on the training processes' path
+CHECKOUT = Path(__file__).resolve().parents[1]
+
+
+class TwoRanks:
+    """A two-rank run of the training CLI under ESPnet's DDP (gloo, CPU): two processes
+    started as an external launcher starts them (RANK, WORLD_SIZE, MASTER_ADDR,
+    MASTER_PORT; ``--multiprocessing_distributed false``), or one torchrun starting both."""
+
+    def __init__(self, data: Dict[str, Path], root: Path, name: str, torchrun: bool = False,
+                 model: str = "fastspeech2"):
+        # as the recipe's JETS configs: DDP must allow the parameters a GAN turn leaves alone
+        gan = {"unused_parameters": True} if model == "jets" else {}
+        config = write_config(root / f"{name}.yaml", model=model, **gan,
+                              sniper_conf={"schedule": TWO_RANK_SCHEDULE,
+                                           "max_param_sparsity": 75})
+        self.output_dir = root / name
+        module = "espnet_sniper.bin.gan_tts_train" if model == "jets" else \
+            "espnet_sniper.bin.tts_train"
+        # JETS aligns itself: no durations
+        self.cmd = train_command(module, data, config, self.output_dir, *DDP_ARGS,
+                                 durations=model != "jets")[1:]  # without the python
+        self.torchrun, self.procs, self.logs = torchrun, [], []
+
+    def start(self) -> "TwoRanks":
+        from espnet2.train.distributed_utils import free_port
+
+        env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(CHECKOUT))
+        port = free_port()
+        self.logs = [self.output_dir.with_name(f"{self.output_dir.name}.{len(self.procs)}.{r}.log")
+                     for r in range(2)]
+        if self.torchrun:
+            cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+                   "--master_addr", "127.0.0.1", "--master_port", str(port), *self.cmd]
+            self.procs.append(subprocess.Popen(cmd, env=env, stdout=open(self.logs[0], "w"),
+                                               stderr=subprocess.STDOUT))
+            self.logs = self.logs[:1]
+            return self
+        for rank in range(2):
+            rank_env = dict(env, RANK=str(rank), WORLD_SIZE="2", MASTER_ADDR="127.0.0.1",
+                            MASTER_PORT=str(port))
+            self.procs.append(subprocess.Popen([sys.executable, *self.cmd], env=rank_env,
+                                               stdout=open(self.logs[rank], "w"),
+                                               stderr=subprocess.STDOUT))
+        return self
+
+    def running(self) -> List[subprocess.Popen]:
+        return self.procs[-1:] if self.torchrun else self.procs[-2:]
+
+    def wait(self, timeout: float = 600) -> List[int]:
+        return [p.wait(timeout) for p in self.running()]
+
+    def text(self) -> str:
+        return "\n".join(log.read_text() for log in self.logs)

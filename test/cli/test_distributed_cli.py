@@ -11,10 +11,8 @@ import math
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
-from typing import List
 
 import pytest
 import torch
@@ -26,59 +24,11 @@ from espnet_sniper.masks import ScoreRanking
 from espnet_sniper.state import SniperState
 from test_gan_training_cli import run_ranking
 
-SCHEDULE = {0: 50, 1: 25, 2: 0}
-DDP_ARGS = ("--ngpu", "0", "--multiprocessing_distributed", "false", "--dist_backend", "gloo",
-            "--resume", "true")
+SCHEDULE = tiny.TWO_RANK_SCHEDULE
+DDP_ARGS = tiny.DDP_ARGS
 
 
-class TwoRanks:
-    """Two training processes of one run, or one torchrun starting both."""
-
-    def __init__(self, tiny_data, root: Path, name: str, torchrun: bool = False,
-                 model: str = "fastspeech2"):
-        # as the recipe's JETS configs: DDP must allow the parameters a GAN turn leaves alone
-        gan = {"unused_parameters": True} if model == "jets" else {}
-        config = tiny.write_config(root / f"{name}.yaml", model=model, **gan,
-                                   sniper_conf={"schedule": SCHEDULE, "max_param_sparsity": 75})
-        self.output_dir = root / name
-        module = "espnet_sniper.bin.gan_tts_train" if model == "jets" else \
-            "espnet_sniper.bin.tts_train"
-        # JETS aligns itself: no durations
-        self.cmd = tiny.train_command(module, tiny_data, config, self.output_dir, *DDP_ARGS,
-                                      durations=model != "jets")[1:]  # without the python
-        self.torchrun, self.procs, self.logs = torchrun, [], []
-
-    def start(self) -> "TwoRanks":
-        env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
-        port = free_port()
-        self.logs = [self.output_dir.with_name(f"{self.output_dir.name}.{len(self.procs)}.{r}.log")
-                     for r in range(2)]
-        if self.torchrun:
-            cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-                   "--master_addr", "127.0.0.1", "--master_port", str(port), *self.cmd]
-            self.procs.append(subprocess.Popen(cmd, env=env, stdout=open(self.logs[0], "w"),
-                                               stderr=subprocess.STDOUT))
-            self.logs = self.logs[:1]
-            return self
-        for rank in range(2):
-            rank_env = dict(env, RANK=str(rank), WORLD_SIZE="2", MASTER_ADDR="127.0.0.1",
-                            MASTER_PORT=str(port))
-            self.procs.append(subprocess.Popen([sys.executable, *self.cmd], env=rank_env,
-                                               stdout=open(self.logs[rank], "w"),
-                                               stderr=subprocess.STDOUT))
-        return self
-
-    def running(self) -> List[subprocess.Popen]:
-        return self.procs[-1:] if self.torchrun else self.procs[-2:]
-
-    def wait(self, timeout: float = 600) -> List[int]:
-        return [p.wait(timeout) for p in self.running()]
-
-    def text(self) -> str:
-        return "\n".join(log.read_text() for log in self.logs)
-
-
-def kill_in_epoch_2(run: TwoRanks, first: int) -> None:
+def kill_in_epoch_2(run: tiny.TwoRanks, first: int) -> None:
     """Once epoch 1 is saved, SIGKILL rank ``first`` (a rank dies), then the other (the job
     is stopped, as a scheduler would)."""
     deadline = time.time() + 300
@@ -122,7 +72,7 @@ def paper_masks(scores, sparsity: float, cap: float):
 @pytest.fixture(scope="module")
 def ddp(tiny_data, tmp_path_factory):
     root = tmp_path_factory.mktemp("ddp")
-    reference = TwoRanks(tiny_data, root, "reference", torchrun=True).start()
+    reference = tiny.TwoRanks(tiny_data, root, "reference", torchrun=True).start()
     assert reference.wait() == [0], reference.text()[-4000:]
     return root, reference
 
@@ -184,7 +134,7 @@ def test_two_rank_models_are_sparse_by_epoch_with_zero_moments(ddp):
 @pytest.fixture(scope="module")
 def gan_ddp(tiny_data, tmp_path_factory):
     root = tmp_path_factory.mktemp("gan_ddp")
-    reference = TwoRanks(tiny_data, root, "reference", model="jets").start()
+    reference = tiny.TwoRanks(tiny_data, root, "reference", model="jets").start()
     assert reference.wait() == [0, 0], reference.text()[-4000:]
     return root, reference
 
@@ -227,7 +177,7 @@ def test_two_rank_jets_without_unused_parameters_is_refused_before_training(tiny
 
 def test_killed_two_rank_jets_resumes_to_the_uninterrupted_weights(gan_ddp, tiny_data):
     root, reference = gan_ddp
-    run = TwoRanks(tiny_data, root, "killed", model="jets").start()
+    run = tiny.TwoRanks(tiny_data, root, "killed", model="jets").start()
     kill_in_epoch_2(run, first=0)  # the writing rank
     run.start()
     assert run.wait() == [0, 0], run.text()[-4000:]

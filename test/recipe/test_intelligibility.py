@@ -1,6 +1,8 @@
 """Intelligibility scoring: text normalization, error rates, the recipe's own ASR judge
 (trained through the real ESPnet ASR trainer, cached per corpus) and stage 8's CER/WER."""
 
+import argparse
+import fcntl
 import itertools
 import json
 import subprocess
@@ -14,6 +16,7 @@ import soundfile
 
 from conftest import REPO, checkout_env
 from espnet_sniper.recipe.evaluation import intelligibility
+from espnet_sniper.recipe.evaluation import asr_judge
 from espnet_sniper.recipe.evaluation.asr_judge import judge_key, read_set
 
 RECIPE = REPO / "egs2" / "ljspeech" / "sniper_tts1"
@@ -107,6 +110,81 @@ def test_the_judge_trains_once_per_corpus_and_is_reused(judge, tiny_data, tmp_pa
     keys = {judge_key(config, [], [read_set(d), read_set(tiny_data["valid"])])
             for d in (tiny_data["train"], other)}
     assert len(keys) == 2
+
+
+def test_a_second_caller_waits_for_the_judge_in_training(judge, tiny_data):
+    """run.sh's background judge holds the lock while it trains; stage 8's call waits for it
+    and then reuses what it made, instead of training a second judge beside it."""
+    cache, first = judge
+    judge_dir = Path(first.stdout.strip().splitlines()[-1])
+    with open(cache / f"{judge_dir.name}.lock", "a+") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        held.truncate(0)
+        held.write("4242")
+        held.flush()
+        cmd = [sys.executable, "-m", "espnet_sniper.recipe.evaluation.asr_judge",
+               "--train_dir", tiny_data["train"], "--valid_dir", tiny_data["valid"],
+               "--config", RECIPE / "conf" / "asr_judge.yaml", "--cache_dir", cache,
+               "--train_args", "--max_epoch 1 --batch_size 4"]
+        waiting = subprocess.Popen(list(map(str, cmd)), stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True, cwd=RECIPE,
+                                   env=checkout_env())
+        with pytest.raises(subprocess.TimeoutExpired):
+            waiting.wait(timeout=15)
+    out, err = waiting.communicate(timeout=60)
+    assert waiting.returncode == 0, err
+    assert "waiting for the judge being trained by process 4242" in err and "reusing" in err
+    assert out.strip() == str(judge_dir)
+
+
+@pytest.mark.parametrize("train_args,config_cap,expected", [
+    ([], 12, 12), (["--max_epoch", "3"], 12, 3), (["--max_epoch", "3", "--max_epoch", "5"], 12, 5),
+    (["--max_epoch=4", "--batch_size", "2"], 12, 4)])
+def test_the_epoch_cap_is_the_last_max_epoch_given(tmp_path, train_args, config_cap, expected):
+    config = tmp_path / "judge.yaml"
+    config.write_text(f"max_epoch: {config_cap}\n")
+    assert asr_judge.epoch_cap(config, train_args) == expected
+
+
+def test_a_judge_without_a_usable_epoch_cap_is_refused(tmp_path):
+    config = tmp_path / "judge.yaml"
+    config.write_text("optim: adam\n")
+    with pytest.raises(SystemExit, match="judge.yaml.*max_epoch"):
+        asr_judge.epoch_cap(config, [])
+    with pytest.raises(SystemExit, match="got '0'"):
+        asr_judge.epoch_cap(config, ["--max_epoch", "0"])
+
+
+def test_a_relogged_epoch_counts_once_with_its_last_result(tmp_path):
+    log = tmp_path / "train.log"
+    log.write_text("x 1epoch results: [train] time=0.1, loss=3 [valid] loss=2, cer_ctc=0.9\n"
+                   "x 2epoch results: [train] time=0.1, loss=2 [valid] loss=1, cer_ctc=0.5\n"
+                   "x 2epoch results: [train] time=0.2, loss=2 [valid] loss=1, cer_ctc=0.4\n")
+    assert [(e["epoch"], e["valid_cer"]) for e in asr_judge.judge_epochs(log)] == [(1, 0.9),
+                                                                                  (2, 0.4)]
+
+
+@pytest.mark.parametrize("good_enough,epochs", [(1.0, 1), (0.0, 2)])
+def test_the_judge_trains_until_good_enough_or_its_cap(tiny_data, tmp_path, monkeypatch,
+                                                       good_enough, epochs):
+    """Rounds of resumed ESPnet runs: it stops at the first epoch whose validation CER is good
+    enough, else at the cap, and a resumed round does not train an epoch twice."""
+    monkeypatch.setattr(asr_judge, "MIN_EPOCHS", 1)
+    monkeypatch.setattr(asr_judge, "GOOD_ENOUGH_CER", good_enough)
+    monkeypatch.chdir(RECIPE)
+    monkeypatch.setenv("PYTHONPATH", checkout_env()["PYTHONPATH"])
+    train_args = ["--batch_size", "4"]
+    sets = [read_set(tiny_data["train"]), read_set(tiny_data["valid"])]
+    args = argparse.Namespace(config=RECIPE / "conf" / "asr_judge.yaml",
+                              train_dir=tiny_data["train"], valid_dir=tiny_data["valid"])
+    asr_judge.make_judge(tmp_path / "judge", args, train_args, 2, sets)
+    log = (tmp_path / "judge" / "train.log").read_text()
+    assert [e["epoch"] for e in asr_judge.judge_epochs(tmp_path / "judge" / "train.log")] \
+        == list(range(1, epochs + 1))
+    assert log.count("1epoch results") == 1
+    assert json.loads((tmp_path / "judge" / "judge.json").read_text())["epochs"][-1]["epoch"] \
+        == epochs
+    assert (tmp_path / "judge" / "judge.pth").is_file()
 
 
 def test_the_judge_refuses_eval_leaking_into_training(tiny_data, tmp_path):

@@ -129,6 +129,12 @@ def test_stage_outputs(recipe_run):
     judge = Path(results["asr"]["asr"].split(":", 1)[1])
     assert judge.parent == Path("exp/asr_judge") and (work / judge / "judge.pth").is_file()
     assert json.loads((work / judge / "judge.json").read_text())["train_dir"] == "data/train"
+    # it trained in the background from stage 3 on, and stage 8 used that one
+    background = (work / "exp" / "asr_judge" / "background.log").read_text()
+    assert "training the ASR judge" in background and str(judge) in background
+    stage8 = done.stderr[done.stderr.index("stage 8: the ASR judge"):]
+    assert "training the ASR judge" not in stage8
+    assert "reusing the judge" in stage8 or "waiting for the judge" in stage8
     assert set(results["asr"]["recording"]["transcripts"]) == set(results["per_utterance"]["model"])
     # the judge, trained with paths relative to the recipe, transcribes from anywhere, alike
     import soundfile

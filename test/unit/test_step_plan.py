@@ -120,3 +120,19 @@ def test_the_planned_update_equals_the_per_tensor_one_bit_for_bit(allocation):
     reference = _per_tensor_reference(torch.optim.Adam, dict(lr=0.05), conf)
     for name in SHAPES:
         assert torch.equal(planned[name].detach(), reference[name].detach()), name
+
+
+def test_the_weights_before_a_step_exist_only_during_the_step():
+    """The copies the learning-rate scaling needs are made by the step's pre-hook and
+    dropped by its post-hook: they never sit in memory through a forward and backward."""
+    sniper, params = _run(torch.optim.Adam, dict(lr=0.1), {"schedule": {0: 40}}, steps=1)
+    controller = sniper.controller
+    opt = controller.optimizers[0]
+    assert controller._plans[opt].lerps and not controller._before_step
+    seen = []
+    # runs after the controller's pre-hook (hooks run in the order they were registered)
+    opt.register_step_pre_hook(lambda o, *_: seen.append(len(controller._before_step.get(o, []))))
+    opt.zero_grad()
+    sum((p ** 2).sum() for p in params.values()).backward()
+    opt.step()
+    assert seen == [len(controller._plans[opt].lerps)] and not controller._before_step

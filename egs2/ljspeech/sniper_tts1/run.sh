@@ -263,6 +263,20 @@ if stage_on 2; then
     log "token list: $(wc -l < "${token_list}") tokens in ${token_list}"
 fi
 
+# The ASR judge needs only the recordings: when stage 8 will train it, it trains from here on
+# in the background, on one thread, beside stages 3-7; stage 8 waits for it (the judge's lock)
+judge_cmd=(python -m espnet_sniper.recipe.evaluation.asr_judge --train_dir data/train --valid_dir data/dev
+    --config "${asr_judge_config}" --cache_dir "${expdir}/asr_judge" --train_args "${asr_judge_args}")
+judge_pid=
+if [ -z "${asr_spec}" ] && [ "${asr}" = judge ] && stage_on 8 && [ "${stage}" -lt 8 ]; then
+    mkdir -p "${expdir}/asr_judge"
+    log "the ASR judge trains in the background (one thread) -> ${expdir}/asr_judge/background.log"
+    OMP_NUM_THREADS=1 "${judge_cmd[@]}" > "${expdir}/asr_judge/background.log" 2>&1 &
+    judge_pid=$!
+    # a run that stops before stage 8 stops the judge too (it resumes next time)
+    trap 'kill "${judge_pid}" 2>/dev/null || true' EXIT
+fi
+
 if stage_on 3; then
     if [ "${tts_task}" = gan_tts ]; then
         log "stage 3: aligner: skipped (${model_type} learns its own alignment)"
@@ -357,9 +371,7 @@ if stage_on 8; then
     asr_args=()
     if [ -z "${asr_spec}" ] && [ "${asr}" = judge ]; then
         log "stage 8: the ASR judge (trained on data/train once per corpus) -> ${expdir}/asr_judge"
-        judge_dir=$(python -m espnet_sniper.recipe.evaluation.asr_judge --train_dir data/train --valid_dir data/dev \
-            --config "${asr_judge_config}" --cache_dir "${expdir}/asr_judge" \
-            --train_args "${asr_judge_args}")
+        judge_dir=$("${judge_cmd[@]}")
         asr_spec=judge:${judge_dir}
     fi
     [ -z "${asr_spec}" ] || asr_args=(--asr "${asr_spec}" --text data/eval/text)
