@@ -73,6 +73,27 @@ def stage_seconds(log: str, end: float) -> Dict[str, float]:
     return seconds
 
 
+def stage_start(log: str, stage: int) -> Optional[float]:
+    """When run.sh announced ``stage`` first (epoch seconds)."""
+    for m in map(STAGE_LINE.match, log.splitlines()):
+        if m and int(m.group(2)) == stage:
+            return datetime.fromisoformat(m.group(1)).timestamp()
+    return None
+
+
+def judge_share(recipe: Path, log: str) -> Optional[Dict]:
+    """The ASR judge's own cost: its training (in the background from stage 3 on) and how
+    long stage 8 waited for it to finish."""
+    made = [json.loads(p.read_text()) for p in (recipe / "exp" / "asr_judge").glob("*/judge.json")]
+    if not made:
+        return None
+    judge, stage_8 = made[0], stage_start(log, 8)
+    return {"train_seconds": judge["train_seconds"], "epochs": len(judge.get("epochs", [])),
+            "best_valid_cer": min((e["valid_cer"] for e in judge.get("epochs", [])), default=None),
+            "stage_8_wait_seconds": round(max(0.0, judge["finished_at"] - stage_8), 1)
+            if stage_8 is not None and "finished_at" in judge else None}
+
+
 def run_once(work: Path, seed: int, db_root: Optional[Path]) -> Dict:
     recipe = copy_recipe(work / f"seed{seed}")
     cmd = run_sh(seed=seed, db_root=db_root)
@@ -94,6 +115,7 @@ def run_once(work: Path, seed: int, db_root: Optional[Path]) -> Dict:
             "total_seconds": round(end - start, 1),
             "stage_seconds": stage_seconds(done.stderr, end),
             "alignment": json.loads(aligner.read_text())["sets"],
+            "judge": judge_share(recipe, done.stderr),
             "scores": results["summary"], "feature_mel_db": results.get("feature_mel_db"),
             "utterances": results["utterances"], "mels_png": str(exp / "mels.png")}
 
@@ -121,6 +143,10 @@ def summarize(runs: List[Dict]) -> Dict:
         e["train_seconds"] for r in runs for e in r["epochs"])
     out["stage_seconds"] = {k: statistics.fmean(r["stage_seconds"].get(k, 0) for r in runs)
                             for k in runs[0]["stage_seconds"]}
+    if all(r.get("judge") for r in runs):
+        out["judge"] = {k: spread([r["judge"][k] for r in runs])
+                        for k in ("train_seconds", "epochs", "best_valid_cer",
+                                  "stage_8_wait_seconds")}
     return out
 
 
@@ -168,6 +194,12 @@ def table(data: Dict) -> List[str]:
         if metric in data:
             lines.append(f"| {label} | {_three(data[metric], 3)} |")
     stages = data["stage_seconds"]
+    if "judge" in data:
+        judge = data["judge"]
+        lines += ["", f"The ASR judge trained in the background from stage 3 on (one thread) for "
+                  f"{cells.spread(judge['train_seconds'], 0)} s ({cells.spread(judge['epochs'], 0)} "
+                  f"epochs, best validation CER {cells.spread(judge['best_valid_cer'], 3)}); "
+                  f"stage 8 waited {cells.spread(judge['stage_8_wait_seconds'], 0)} s for it."]
     return lines + [
         "", "| stage | " + " | ".join(stages) + " |", "|---|" + "---:|" * len(stages),
         "| seconds | " + " | ".join(f"{v:.0f}" for v in stages.values()) + " |", "",

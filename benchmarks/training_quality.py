@@ -58,8 +58,8 @@ from benchmarks.core.results import REPO, RESULTS, provenance, write_result
 from benchmarks.core.staleness import FASTSPEECH2_LIBRARY, RECIPE_CODE
 from espnet_sniper.fileio import atomic_write_text
 from espnet_sniper.recipe.evaluation.statistics import (censored_median, interval,
-                                                        log_ratio_interval, time_to_reach,
-                                                        verdict)
+                                                        log_ratio_interval, median_interval,
+                                                        time_to_reach, verdict)
 
 # what its numbers depend on: the library (FastSpeech2's side), the mini configs, the
 # recipe's stages (data, durations, training, synthesis, scoring), the grid's driver
@@ -98,8 +98,10 @@ COMPARISONS = [
     ("sniper40to0", "random40to0"), ("sniper40to0", "nolrscale40to0"),
     ("sniper40to0", "zeroregrow40to0"), ("uniform_random40to0", "sniper40to0"),
     ("uniform_snip40to0", "sniper40to0"), ("erk_snip40to0", "sniper40to0"),
-    ("erk_random40to0", "sniper40to0"),
+    ("erk_random40to0", "sniper40to0"), ("random40to0", "uniform_random40to0"),
 ]
+# pairs compared on the steps to dense's final loss
+TIME_TO_QUALITY_PAIRS = [("random40to0", "uniform_random40to0")]
 CONFIG_EPOCHS = 16  # what the conf/mini/ schedules are written for
 EARLY_EPOCHS = 2  # claim (a): "the first epochs"
 NEGLIGIBLE_TIME = 1.05  # claim (d): at most 5 % more wall time than dense
@@ -239,9 +241,31 @@ def time_to_quality(runs: Runs, contender: str) -> Optional[Dict]:
             "unreached_seeds": [s for s, x in zip(seeds, steps) if x is None],
             "steps_ratio_per_seed": steps, "wall_ratio_per_seed": wall,
             "steps_ratio_median": censored_median(steps),
+            "steps_ratio_interval": median_interval(steps),
             "wall_ratio_median": censored_median(wall),
+            "wall_ratio_interval": median_interval(wall),
             "final_loss_ratio": log_ratio_interval(final_ratio),
             "final_mel_at_least_dense": f"{mel_reached} of {len(seeds)} seeds"}
+
+
+def paired_time_to_quality(ttq: Dict[str, Dict], a: str, b: str) -> Optional[Dict]:
+    """``a`` against ``b`` on the steps to dense's final loss, seed by seed: the difference
+    of their ratios to dense's steps (never = infinitely many; both never: a tie), its
+    median and order-statistic interval, and how many seeds each gets there first."""
+    if a not in ttq or b not in ttq:
+        return None
+    seeds = sorted(set(ttq[a]["seeds"]) & set(ttq[b]["seeds"]))
+    steps = {c: dict(zip(ttq[c]["seeds"], ttq[c]["steps_ratio_per_seed"])) for c in (a, b)}
+    diffs = []
+    for s in seeds:
+        x, y = steps[a][s], steps[b][s]
+        diffs.append(0.0 if x is None and y is None else math.inf if x is None
+                     else -math.inf if y is None else x - y)
+    interval_ = median_interval(diffs)
+    return {"seeds": seeds, "steps_ratio_difference_per_seed": diffs,
+            "median": sorted(diffs)[(len(diffs) - 1) // 2], "interval": interval_,
+            "first": {a: sum(d < 0 for d in diffs), b: sum(d > 0 for d in diffs),
+                      "tie": sum(d == 0 for d in diffs)}}
 
 
 def answers(comparisons: Dict[str, Dict]) -> Dict[str, Dict]:
@@ -325,9 +349,12 @@ def summarize(runs: Runs) -> Dict:
         if diff is not None:
             comparisons[f"{a}-{b}"] = diff
     ttq = {c: time_to_quality(runs, c) for c in runs if c != "dense" and runs[c]}
+    ttq = {c: v for c, v in ttq.items() if v is not None}
     return {"contenders": contenders, "pairing_check": pairing_check(runs),
-            "comparisons": comparisons,
-            "time_to_quality": {c: v for c, v in ttq.items() if v is not None},
+            "comparisons": comparisons, "time_to_quality": ttq,
+            "time_to_quality_paired": {f"{a}-{b}": paired_time_to_quality(ttq, a, b)
+                                       for a, b in TIME_TO_QUALITY_PAIRS
+                                       if paired_time_to_quality(ttq, a, b)},
             "answers": answers(comparisons)}
 
 
@@ -426,9 +453,19 @@ def full_grid_table(data: Dict) -> List[str]:
         reach = f"{t['reached']} of {len(t['seeds'])}" if t else "-"
         median = (f"{t['steps_ratio_median']:.2f} x dense" if t and t["steps_ratio_median"]
                   else "not reached by half" if t else "-")
+        if t and "steps_ratio_interval" in t:
+            median += " " + cells.order_interval(t["steps_ratio_interval"])
         lines.append(f"| {name} | {cells.ci(e[0]['loss'])} | {cells.ci(e[1]['loss'])} | "
                      f"{cells.ratio(d['final_loss_ratio'])} | "
                      f"{cells.ci(d['final_mel_normalized'])} | {reach} | {median} |")
+    for key, d in data.get("time_to_quality_paired", {}).items():
+        a, b = key.split("-")
+        lines += ["", f"{a} against {b}, paired by seed, on the steps to dense's final loss (as "
+                  f"a share of dense's steps; a seed that never gets there counts as never): "
+                  f"{a} first on {d['first'][a]} seeds, {b} on {d['first'][b]}, "
+                  f"{d['first']['tie']} ties (neither); median difference "
+                  f"{cells.signed_or_never(d['median'])} "
+                  f"{cells.order_interval(d['interval'], signed=True)}."]
     lines += ["", "The paper's claims here (yes / no: the 95 % interval excludes no difference; "
               "cannot tell: it does not):", ""]
     for key, d in cmp.items():

@@ -73,3 +73,18 @@ def faster(ratio: Dict) -> str:
     median, bounds = ratio["median"], (ratio["min"], ratio["max"])
     verdict = goal_verdict(median, 1.0, bounds) if max(bounds) != 1.0 else "missed"
     return f"{median:.3f} ({verdict}: < 1) [{ratio['min']:.3f}, {ratio['max']:.3f}]"
+
+
+def signed_or_never(x: float) -> str:
+    return "never" if x == math.inf else "-never" if x == -math.inf else f"{x:+.2f}"
+
+
+def order_interval(x: Dict, signed: bool = False) -> str:
+    """An order-statistic interval of a median (statistics.median_interval): its ends
+    ("never" where a unit never got there) and its coverage, or why there is none."""
+    if x["lower"] is None and x["upper"] is None and x["ranks"] is None:
+        return f"(no 95 % interval from {x['n']} units)"
+    def end(v) -> str:
+        return "never" if v is None else signed_or_never(v) if signed else f"{v:.2f}"
+
+    return f"[{end(x['lower'])}, {end(x['upper'])}] ({100 * x['coverage']:.1f} %)"

@@ -231,7 +231,7 @@ def make_judge(judge_dir: Path, args: argparse.Namespace, train_args: List[str],
     write_text(judge_dir / "judge.json", json.dumps({
         "config": str(args.config), "train_args": train_args, "train_dir": str(args.train_dir),
         "valid_dir": str(args.valid_dir), "train_utterances": len(sets[0][0]),
-        "train_seconds": round(time.time() - start, 1),
+        "train_seconds": round(time.time() - start, 1), "finished_at": time.time(),
         "epochs": judge_epochs(judge_dir / "train.log")}, indent=2))
     (judge_dir / ".complete").touch()
     log(f"judge ready in {time.time() - start:.0f} s: {judge_dir}")

@@ -10,7 +10,9 @@ batches, or the same utterances), compared unit by unit. Every interval is 95 %.
   t-interval of the logs, taken back);
 - ``verdict``: what an interval of a difference says (better, worse, cannot tell);
 - ``time_to_reach`` and ``censored_median``: time to a quality, a unit that never gets
-  there counted as censored, not dropped;
+  there counted as censored, not dropped; ``median_interval``: a distribution-free
+  interval of that median from two order statistics, "never" where one falls on a unit
+  that never got there;
 - ``ratio_range``: per-repetition ratios of two alternated timings as median, min and
   max (order statistics: the range of n repetitions covers the median ratio with
   probability 1 - 2^(1-n)).
@@ -89,6 +91,33 @@ def censored_median(values: Sequence[Optional[float]]) -> Optional[float]:
     # the median is the (ceil(k/2))-th smallest value counting the censored as infinite
     rank = (len(values) + 1) // 2
     return ordered[rank - 1] if rank <= len(ordered) else None
+
+
+def median_interval(values: Sequence[Optional[float]], coverage: float = 0.95) -> Dict:
+    """Distribution-free interval of the median of per-unit values, None meaning "never"
+    (after every value; -inf and inf are allowed too): the order statistics X_(r) and
+    X_(n+1-r) of the largest r whose coverage, 1 - 2 P(Binomial(n, 1/2) <= r - 1), is at
+    least ``coverage`` (for any continuous distribution of the units' values). An end
+    that falls on a unit that never got there is None ("never"). With too few units for
+    ``coverage`` even from the extremes (n < 6 for 95 %), ``lower`` and ``upper`` are
+    None and ``coverage`` is what the extremes give."""
+    n = len(values)
+    if n == 0:
+        raise ValueError("median_interval of no values")
+    ordered = sorted(math.inf if v is None else v for v in values)
+    below = [math.comb(n, i) / 2 ** n for i in range(n + 1)]  # P(Binomial(n, 1/2) = i)
+    covered = [(r, 1.0 - 2.0 * math.fsum(below[:r])) for r in range(1, (n + 1) // 2 + 1)]
+    good = [(r, c) for r, c in covered if c >= coverage]
+    if not good:
+        return {"n": n, "lower": None, "upper": None, "coverage": covered[0][1],
+                "ranks": None}
+    r, c = good[-1]
+
+    def end(x: float) -> Optional[float]:
+        return None if x == math.inf else x
+
+    return {"n": n, "lower": end(ordered[r - 1]), "upper": end(ordered[n - r]),
+            "coverage": c, "ranks": [r, n + 1 - r]}
 
 
 def ratio_range(a: Sequence[float], b: Sequence[float]) -> Dict:
