@@ -41,9 +41,10 @@ from espnet_sniper.recipe.evaluation.intelligibility import normalize_text
 from espnet_sniper.recipe.kaldi_dir import read_table, write_text
 
 
-# a judge must hear the recordings well (stage 8 checks that the floor's CER is low); on
-# the mini corpus this is reached in 6-7 epochs of conf/asr_judge.yaml
-GOOD_ENOUGH_CER = 0.03
+# a judge must hear the recordings well (stage 8 reports the floor's CER beside the
+# model's; on the eval set it is below the validation CER); on the mini corpus 4 % is
+# reached in 5-6 epochs of conf/asr_judge.yaml, 3 % took 6 to more than 7
+GOOD_ENOUGH_CER = 0.04
 MIN_EPOCHS = 5
 EPOCH_RESULTS = re.compile(r"(\d+)epoch results: .*?time=([^,]*),.*cer_ctc=([0-9.]+)")
 
