@@ -21,6 +21,7 @@ scores equal the committed ones to their printed digits reproduces it
 """
 
 import argparse
+import hashlib
 import json
 import logging
 import re
@@ -37,7 +38,7 @@ import torch
 
 from benchmarks.core import cells
 from benchmarks.core.recipe import copy_recipe, run_sh
-from benchmarks.core.reproductions import printed_differences
+from benchmarks.core.reproductions import printed_differences, record
 from benchmarks.core.results import RESULTS, load_result, provenance, write_result
 from benchmarks.core.staleness import FASTSPEECH2_LIBRARY, RECIPE_CODE
 
@@ -197,8 +198,8 @@ def table(data: Dict) -> List[str]:
     if "judge" in data:
         judge = data["judge"]
         lines += ["", f"The ASR judge trained in the background from stage 3 on (one thread) for "
-                  f"{cells.spread(judge['train_seconds'], 0)} s ({cells.spread(judge['epochs'], 0)} "
-                  f"epochs, best validation CER {cells.spread(judge['best_valid_cer'], 3)}); "
+                  f"{cells.spread(judge['train_seconds'], 0)} s "
+                  f"({cells.spread(judge['epochs'], 0)} epochs, best validation CER {cells.spread(judge['best_valid_cer'], 3)}); "
                   f"stage 8 waited {cells.spread(judge['stage_8_wait_seconds'], 0)} s for it."]
     return lines + [
         "", "| stage | " + " | ".join(stages) + " |", "|---|" + "---:|" * len(stages),
@@ -217,6 +218,38 @@ def headline(data: Dict) -> str:
             f"baseline)")
 
 
+def same_training(old: Path, new: Path) -> Dict[str, bool]:
+    """Two copies of the recipe after the same seed's stages 1-7 (made at two commits),
+    compared bit for bit: the durations of every set, the alignment report, the feature
+    statistics, the SNIPER state's scores and initial values, every saved model and the
+    synthesized wavs. Stage 8's judge is not compared (it is trained apart)."""
+    def digest(path: Path) -> str:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+
+    def tensors_equal(a: Dict, b: Dict) -> bool:
+        return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+    exp = Path("exp") / TAG
+    same: Dict[str, bool] = {}
+    files = [Path("data") / d / "durations" for d in ("train", "dev", "eval")]
+    for pattern in ("exp/aligner_*/alignment_quality.json", "exp/*_stats_*/train/feats_stats.npz",
+                    f"{exp}/decode_eval/wav/*.wav"):
+        files += [p.relative_to(old) for p in sorted(old.glob(pattern))]
+    for rel in files:
+        same[str(rel)] = (new / rel).is_file() and digest(old / rel) == digest(new / rel)
+    for model in sorted((old / exp).glob("*.pth")):
+        if model.name.startswith("checkpoint"):
+            continue  # the trainer's state also holds times and the machine's RNG states
+        same[str(model.relative_to(old))] = tensors_equal(
+            torch.load(model, map_location="cpu"), torch.load(new / model.relative_to(old),
+                                                              map_location="cpu"))
+    states = [torch.load(r / exp / "sniper" / "state.pth", map_location="cpu", weights_only=False)
+              for r in (old, new)]
+    for group in ("scores", "init_values"):
+        same[f"sniper/state.pth {group}"] = tensors_equal(states[0][group], states[1][group])
+    return same
+
+
 def main(argv=None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -227,7 +260,26 @@ def main(argv=None) -> None:
     parser.add_argument("--work_dir", type=Path,
                         default=Path(tempfile.gettempdir()) / "sniper_main_job")
     parser.add_argument("--out_dir", type=Path, default=RESULTS)
+    parser.add_argument("--compare_recipes", type=Path, nargs=2, metavar=("OLD", "NEW"),
+                        help="instead of running: two recipe copies of one seed, made at "
+                        "--commits OLD_COMMIT NEW_COMMIT, compared bit for bit (same_training) "
+                        "and recorded in the reproduction ledger")
+    parser.add_argument("--commits", nargs=2, metavar=("OLD_COMMIT", "NEW_COMMIT"))
     args = parser.parse_args(argv)
+    if args.compare_recipes:
+        if not args.commits:
+            parser.error("--compare_recipes needs --commits OLD_COMMIT NEW_COMMIT")
+        same = same_training(*args.compare_recipes)
+        entry = {"benchmark": "main_job.py", "run": args.compare_recipes[0].parent.name,
+                 "original_commit": args.commits[0], "reproduced_at": args.commits[1],
+                 "identical": all(same.values()), "reproduced": all(same.values()),
+                 "rule": "identically: the trained model and what it synthesizes",
+                 "numbers_compared": len(same),
+                 "differences": [name for name, ok in same.items() if not ok],
+                 "note": "both made on this machine, one thread; compared: " + ", ".join(same)}
+        record(entry)
+        print(json.dumps(entry, indent=1))
+        return
     if args.db_root is not None and not (args.db_root / "metadata.csv").is_file():
         parser.error(f"--db_root {args.db_root} has no metadata.csv")
     out_dir = args.out_dir / args.name
