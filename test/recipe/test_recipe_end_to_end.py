@@ -12,8 +12,10 @@ import os
 import re
 import shutil
 import subprocess
+import time
 import zipfile
 from pathlib import Path
+from typing import List
 
 import pytest
 import yaml
@@ -554,3 +556,32 @@ def test_mini_jets_trains_and_synthesizes_in_the_recipe(recipe_run):
 
     wav, fs = soundfile.read(wavs[0])
     assert fs == 22050 and len(wav) > fs // 10 and abs(wav).max() > 0
+
+
+def _processes_in(directory: Path) -> List[str]:
+    """Command lines of the live processes whose working directory is ``directory``."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and (proc / "cwd").resolve() == directory.resolve():
+                found.append((proc / "cmdline").read_bytes().replace(b"\0", b" ").decode())
+        except OSError:  # gone, or not ours to read
+            continue
+    return found
+
+
+def test_a_run_that_stops_before_stage_8_stops_its_background_judge(tmp_path):
+    """The judge starts after stage 2 in the background; when stage 3 fails, run.sh's exit
+    takes the judge and its ESPnet trainer with it (nothing keeps running in the recipe)."""
+    work = recipe_copy(tmp_path)
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
+    done = subprocess.run(["./run.sh", "--mini", "true", "--mini_num_utts", "24",
+                           "--stop_stage", "8", "--aligner_args", "--steps not_a_number"],
+                          cwd=work, capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode != 0 and "the ASR judge trains in the background" in done.stderr
+    assert "stage 3: " in done.stderr and "stage 4: " not in done.stderr
+    deadline = time.time() + 30
+    while _processes_in(work) and time.time() < deadline:
+        time.sleep(0.5)
+    assert not _processes_in(work), _processes_in(work)
+    assert (work / "exp" / "asr_judge" / "background.log").is_file()
