@@ -343,7 +343,7 @@ def main(argv=None) -> None:
     gpu = dict(reps=15, steps=3, memory_reps=1)
     plan = {"mini": dict(reps=15, steps=3, memory_reps=2),
             "paper": gpu if args.device == "cuda" else dict(reps=8, steps=1, memory_reps=1),
-            "jets": gpu if args.device == "cuda" else dict(reps=8, steps=1, memory_reps=1)}
+            "jets": gpu if args.device == "cuda" else dict(reps=8, steps=2, memory_reps=1)}
     sizes = ["mini"] if args.quick else args.sizes
     here = provenance("step_overhead")
     results = {}
