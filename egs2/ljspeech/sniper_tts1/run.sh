@@ -264,15 +264,16 @@ if stage_on 2; then
 fi
 
 # The ASR judge needs only the recordings: when stage 8 will train it, it trains from here on
-# in the background, on one thread at the lowest priority (it takes the CPU that stages 3-7
-# leave idle, and slows them little); stage 8 waits for it (the judge's lock)
+# in the background, on one thread, beside stages 3-7; stage 8 waits for it (the judge's
+# lock). Not at a lower priority: torch's threads spin while they wait, so a niced judge
+# starves until stage 8 and then keeps it waiting.
 judge_cmd=(python -m espnet_sniper.recipe.evaluation.asr_judge --train_dir data/train --valid_dir data/dev
     --config "${asr_judge_config}" --cache_dir "${expdir}/asr_judge" --train_args "${asr_judge_args}")
 judge_pid=
 if [ -z "${asr_spec}" ] && [ "${asr}" = judge ] && stage_on 8 && [ "${stage}" -lt 8 ]; then
     mkdir -p "${expdir}/asr_judge"
-    log "the ASR judge trains in the background (one thread, nice) -> ${expdir}/asr_judge/background.log"
-    OMP_NUM_THREADS=1 nice -n 19 "${judge_cmd[@]}" > "${expdir}/asr_judge/background.log" 2>&1 &
+    log "the ASR judge trains in the background (one thread) -> ${expdir}/asr_judge/background.log"
+    OMP_NUM_THREADS=1 "${judge_cmd[@]}" > "${expdir}/asr_judge/background.log" 2>&1 &
     judge_pid=$!
     # a run that stops before stage 8 stops the judge too (it resumes next time)
     trap 'kill "${judge_pid}" 2>/dev/null || true' EXIT
