@@ -20,7 +20,7 @@ import torch
 
 from benchmarks import step_overhead as so
 from benchmarks.core.results import RESULTS, provenance, write_result
-from benchmarks.core.staleness import LIBRARY
+from benchmarks.core.staleness import LIBRARY, STATISTICS
 from benchmarks.core.training import train_epoch
 from espnet_sniper.config import parse_sniper_conf
 from espnet_sniper.lifecycle import Sniper
@@ -28,7 +28,7 @@ from espnet_sniper.masks import ScoreRanking, prunable_parameters
 from espnet_sniper.trainer import SniperTrainer
 
 SCHEDULE = {0: 50, 1: 25, 2: 0}
-INPUTS = (*LIBRARY, "benchmarks/core/training.py", "benchmarks/step_overhead.py",
+INPUTS = (*LIBRARY, *STATISTICS, "benchmarks/core/training.py", "benchmarks/step_overhead.py",
           "benchmarks/cuda_sniper_epochs.py")
 RESULT_FILES = {
     "gpu/cuda_sniper_epochs.json": "SNIPER epochs on a GPU, exact zeros",

@@ -52,7 +52,7 @@ import yaml
 from benchmarks.core import cells
 from benchmarks.core.reproductions import outside_range
 from benchmarks.core.results import REPO, RESULTS, provenance, write_result
-from benchmarks.core.staleness import LIBRARY, changes_since
+from benchmarks.core.staleness import LIBRARY, STATISTICS, changes_since
 from benchmarks.core.training import train_epoch
 from espnet2.gan_tts.espnet_model import ESPnetGANTTSModel
 from espnet2.gan_tts.jets import JETS
@@ -378,7 +378,7 @@ def main(argv=None) -> None:
 
 # ----------------------------------------------------------------------------- table
 # what every row measures; each row's own config is checked apart (ROW_INPUTS)
-INPUTS = (*LIBRARY, "benchmarks/core/training.py", "benchmarks/step_overhead.py")
+INPUTS = (*LIBRARY, *STATISTICS, "benchmarks/core/training.py", "benchmarks/step_overhead.py")
 ROW_INPUTS = {"mini": ("conf/mini/train_sniper.yaml",), "paper": ("conf/train_sniper.yaml",),
               "jets": ("conf/train_sniper_jets.yaml",)}
 RESULT_FILES = {"step_overhead.json": "Cost per step",

@@ -8,9 +8,9 @@ import subprocess
 
 import pytest
 
-from benchmarks import (cuda_sniper_epochs, full_size_rehearsal, main_job, masks_early_grid,
-                        masks_report, record_reproduction, scoring_cost, step_overhead,
-                        training_quality, vits_check, write_results_page)
+from benchmarks import (cuda_sniper_epochs, ddp_exit, full_size_rehearsal, main_job,
+                        masks_early_grid, masks_report, record_reproduction, scoring_cost,
+                        step_overhead, training_quality, vits_check, write_results_page)
 from benchmarks.core import cells, reproductions, staleness
 from benchmarks.core.results import RESULTS
 from conftest import REPO
@@ -224,3 +224,16 @@ def test_gpu_check_results_have_their_tables(tmp_path):
     lines = write_results_page.section(step_overhead, "gpu/step_overhead_cuda.json", [], tmp_path)
     assert any(line.startswith("On cuda,") for line in lines)
     assert any("CUDA's allocator peak" in line for line in lines)
+
+
+def test_a_change_to_the_recipe_code_alone_leaves_the_library_benchmarks_fresh():
+    # f47776c changed only the ASR judge (espnet_sniper/recipe/evaluation/asr_judge.py, its
+    # config and the recipe README); 0ee4024 is its parent. 097b228 changed the paired
+    # statistics (recipe/evaluation/statistics.py), which the step timings use.
+    judge_change, parent = "f47776c", "0ee4024"
+    assert judge_change in staleness.changes_since(parent, main_job.INPUTS)
+    for library_only in (ddp_exit, vits_check, step_overhead):
+        assert judge_change not in staleness.changes_since(parent, library_only.INPUTS)
+    statistics_change, parent = "097b228", "8d4fce1"
+    assert statistics_change in staleness.changes_since(parent, step_overhead.INPUTS)
+    assert statistics_change not in staleness.changes_since(parent, ddp_exit.INPUTS)
