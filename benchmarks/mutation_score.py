@@ -78,6 +78,7 @@ FAST_TESTS = (
     "test/unit/test_edges.py",
     "test/unit/test_kept_variance.py",
     "test/unit/test_step_plan.py",
+    "test/unit/test_checkpoint_recovery.py",
 )
 # the mutated modules and the tests that must notice
 INPUTS = (*(f"espnet_sniper/{m}" for m in MODULES), *FAST_TESTS, "test/conftest.py",

@@ -92,6 +92,20 @@ def test_erk_respects_the_cap_and_hands_the_surplus_on():
     assert densities["big"] == pytest.approx(0.25)
     assert densities["small"] == pytest.approx(0.3)
     assert erk_densities(shapes, 74)["big"] == pytest.approx(3250 / 15000)  # no cap: 300 eps
+    # the counts: the capped tensor loses exactly floor(75 % of it), the other the rest
+    assert erk_pruned(shapes, 74, max_param_sparsity=75) == {"big": 7500, "small": 1750}
+    # the sparsity may reach the cap itself, not beyond
+    assert erk_pruned(shapes, 75, max_param_sparsity=75) == {"big": 7500, "small": 1875}
+    with pytest.raises(ValueError, match="outside"):
+        erk_densities(shapes, 75.5, max_param_sparsity=75)
+
+
+def test_erk_keeps_a_vector_at_raw_density_one():
+    # a bias of 1000 (raw 1) beside a 10 x 10 matrix (raw 0.2): at 90 % (110 of 1100 kept)
+    # both stay below dense, in the ratio 1 : 0.2: 1000 eps + 20 eps = 110
+    eps = 110 / 1020
+    densities = erk_densities({"w": (10, 10), "b": (1000,)}, 90)
+    assert densities["b"] == pytest.approx(eps) and densities["w"] == pytest.approx(0.2 * eps)
 
 
 def test_erk_keeps_a_vector_denser_than_a_matrix():
