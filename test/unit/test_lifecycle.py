@@ -119,6 +119,37 @@ def test_prepare_scores_saves_and_loads_the_same_masks(tmp_path, caplog):
                        turns=[], resuming=True)
 
 
+@pytest.mark.parametrize("change,key", [
+    ({"schedule": {0: 60, 2: 0}}, "sniper_config.schedule"),
+    ({"exclude_params": ["bias"]}, "sniper_config.exclude_params"),
+    ({"score_batches": 2}, "sniper_config.score_batches")])
+def test_a_saved_state_is_refused_for_another_schedule_or_exclusion(tmp_path, change, key):
+    """The state records the config it was made with, the schedule and the excluded names
+    included: a run restarted with others would train on masks made for another config."""
+    model, opt, config, params, _, _ = fresh()
+    Sniper.prepare(config, model, params, tmp_path, batches=lambda: batches(2), turns=[
+        ScoringTurn(tuple(params))])
+    other = parse_sniper_conf({**CONF, **change})
+    with pytest.raises(SniperStateError, match=f"made with {key}[ .]"):
+        Sniper.prepare(other, model, params, tmp_path, batches=lambda: 1 / 0, turns=[])
+
+
+def test_snip_scores_only_the_configured_batches(tmp_path):
+    """score_batches: 2 of 5 batches: the scores are those of the first two alone."""
+    model, opt, _, params, _, _ = fresh()
+    data = batches(5)
+    config = parse_sniper_conf({**CONF, "score_batches": 2})
+    Sniper.prepare(config, model, params, tmp_path, batches=lambda: data,
+                   turns=[ScoringTurn(tuple(params))])
+    from espnet_sniper.snip import snip_scores
+
+    expected = snip_scores(model, params, data[:2])
+    scores = SniperState.load(state_path(tmp_path)).scores
+    assert all(torch.equal(scores[n], expected[n]) for n in params)
+    every = snip_scores(model, params, data)
+    assert not all(torch.equal(scores[n], every[n]) for n in params)
+
+
 @pytest.mark.parametrize("scoring", ["magnitude", "random"])
 def test_scorers_that_need_no_data_never_build_the_iterator(tmp_path, scoring):
     model, opt, _, params, _, _ = fresh()
