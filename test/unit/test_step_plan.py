@@ -73,8 +73,11 @@ def test_torch_optimizers_keep_pruned_entries_at_zero_without_a_weight_mask(opti
         assert p.detach()[kept].ne(0).all(), name  # the kept entries did train
 
 
-def test_another_optimizer_has_its_weights_masked_after_each_step():
-    sniper, params = _run(DriftingSGD, dict(lr=0.1), {"schedule": {0: 40}})
+@pytest.mark.parametrize("scale_lr_by_param", [True, False])
+def test_another_optimizer_has_its_weights_masked_after_each_step(scale_lr_by_param):
+    # without learning-rate factors too: the step hooks exist for the masks alone
+    sniper, params = _run(DriftingSGD, dict(lr=0.1), {"schedule": {0: 40},
+                                                      "scale_lr_by_param": scale_lr_by_param})
     assert sniper.controller._plans[sniper.controller.optimizers[0]].mask_after_step
     masks = sniper.schedule_masks.masks(40.0)
     for name, p in params.items():
