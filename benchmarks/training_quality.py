@@ -263,7 +263,7 @@ def paired_time_to_quality(ttq: Dict[str, Dict], a: str, b: str) -> Optional[Dic
                      else -math.inf if y is None else x - y)
     interval_ = median_interval(diffs)
     return {"seeds": seeds, "steps_ratio_difference_per_seed": diffs,
-            "median": sorted(diffs)[(len(diffs) - 1) // 2], "interval": interval_,
+            "median": censored_median(diffs), "interval": interval_,
             "first": {a: sum(d < 0 for d in diffs), b: sum(d > 0 for d in diffs),
                       "tie": sum(d == 0 for d in diffs)}}
 
@@ -350,11 +350,11 @@ def summarize(runs: Runs) -> Dict:
             comparisons[f"{a}-{b}"] = diff
     ttq = {c: time_to_quality(runs, c) for c in runs if c != "dense" and runs[c]}
     ttq = {c: v for c, v in ttq.items() if v is not None}
+    paired_ttq = {f"{a}-{b}": paired_time_to_quality(ttq, a, b)
+                  for a, b in TIME_TO_QUALITY_PAIRS}
     return {"contenders": contenders, "pairing_check": pairing_check(runs),
             "comparisons": comparisons, "time_to_quality": ttq,
-            "time_to_quality_paired": {f"{a}-{b}": paired_time_to_quality(ttq, a, b)
-                                       for a, b in TIME_TO_QUALITY_PAIRS
-                                       if paired_time_to_quality(ttq, a, b)},
+            "time_to_quality_paired": {key: d for key, d in paired_ttq.items() if d},
             "answers": answers(comparisons)}
 
 

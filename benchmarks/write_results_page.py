@@ -16,8 +16,9 @@ from types import ModuleType
 from typing import Dict, List, Optional, Sequence
 
 from benchmarks import (asr_judge, cuda_sniper_epochs, ddp_exit, espnet_compat,
-                        full_size_rehearsal, kill_resume, main_job, masks_early_grid, masks_report, mutation_score,
-                        scoring_cost, step_overhead, training_quality, vits_check)
+                        full_size_rehearsal, kill_resume, main_job, masks_early_grid,
+                        masks_report, mutation_score, scoring_cost, step_overhead,
+                        training_quality, vits_check)
 from benchmarks.core.reproductions import load_ledger
 from benchmarks.core.results import REPO, RESULTS, load_result
 from benchmarks.core.staleness import result_note

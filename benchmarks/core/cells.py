@@ -82,8 +82,9 @@ def signed_or_never(x: float) -> str:
 def order_interval(x: Dict, signed: bool = False) -> str:
     """An order-statistic interval of a median (statistics.median_interval): its ends
     ("never" where a unit never got there) and its coverage, or why there is none."""
-    if x["lower"] is None and x["upper"] is None and x["ranks"] is None:
+    if x["ranks"] is None:
         return f"(no 95 % interval from {x['n']} units)"
+
     def end(v) -> str:
         return "never" if v is None else signed_or_never(v) if signed else f"{v:.2f}"
 
