@@ -114,6 +114,19 @@ def test_prepare_scores_saves_and_loads_the_same_masks(tmp_path, caplog):
     for s in first.schedule_masks.sparsities:
         a, b = first.schedule_masks.masks(s), again.schedule_masks.masks(s)
         assert all(torch.equal(a[n], b[n]) for n in a)
+    # the loaded run drives this model's parameters and regrows the saved initial values
+    again.attach([opt])
+    again.begin_epoch(1)
+    masks = again.controller.masks
+    assert set(masks) == set(params)
+    for n, p in params.items():
+        assert torch.count_nonzero(p.detach()[~masks[n]]) == 0
+    with torch.no_grad():
+        for p in params.values():
+            p.add_(1.0)
+    again.begin_epoch(5)  # dense: every pruned entry back at its initial value
+    for n, p in params.items():
+        assert torch.equal(p.detach()[~masks[n]], init[n][~masks[n]])
     with pytest.raises(SniperStateError, match="exists but .* does not"):
         Sniper.prepare(config, model, params, tmp_path / "other", batches=lambda: data,
                        turns=[], resuming=True)
@@ -169,3 +182,35 @@ def test_a_run_attaches_once_and_needs_attaching_before_epochs():
     sniper.attach([opt])
     with pytest.raises(RuntimeError, match="attached already"):
         sniper.attach([opt])
+
+
+@pytest.mark.parametrize("accum_grad", [1, 2])
+def test_epoch_iterations_tell_each_backward_its_window_and_noise_with_amps_scale(accum_grad):
+    """The noise of an iteration that ends a window is ESPnet's at that iteration's count,
+    times AMP's loss scale (the accumulation hook sees scaled gradients); the others add
+    none and leave the gradients for the step."""
+    from espnet2.train.reporter import Reporter
+
+    from espnet_sniper.gradient_noise import noise_std
+    from test_optimizer_step import CpuGradScaler
+
+    model, opt, config, params, scores, init = fresh()
+    sniper = Sniper.from_scores(config, params, scores, init)
+    sniper.attach([opt])
+    sniper.take_over_gradient_noise(True)
+    sniper.begin_epoch(1)
+    scaler = CpuGradScaler(init_scale=2.0**7)
+    reporter = Reporter()
+    reporter.set_epoch(1)
+    seen = []
+    with reporter.observe("train") as sub:
+        for item in sniper.epoch_iterations(range(4), sub, accum_grad, scaler):
+            seen.append((item, sniper.controller.window_ends, sniper.controller._noise_std))
+            sub.register({"loss": 1.0})
+            sub.next()
+    ends = [(i + 1) % accum_grad == 0 for i in range(4)]
+    assert [s[1] for s in seen] == ends
+    assert [s[2] for s in seen] == [noise_std(i + 1, scaler) if end else None
+                                    for i, end in enumerate(ends)]
+    assert noise_std(1, scaler) == 2.0**7 * noise_std(1)
+    assert sniper.controller._noise_std is None and sniper.controller.window_ends
