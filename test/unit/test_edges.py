@@ -464,3 +464,27 @@ def test_a_state_made_from_other_initial_weights_is_refused_by_name(tmp_path):
     with pytest.raises(SniperStateError, match=name):
         Sniper.prepare(config, torch.nn.Module(), params, tmp_path, batches=lambda: [],
                        turns=())
+
+
+def test_a_double_precision_model_regrows_its_initial_values_to_the_bit():
+    """Initial values kept in the parameters' own dtype. Kills: the regrowable initial
+    values rebuilt in the default float32 (a float64 model would regrow rounded values)."""
+    torch.manual_seed(0)
+    params = {n: torch.nn.Parameter(torch.randn(s, dtype=torch.float64))
+              for n, s in SHAPES.items()}
+    config = parse_sniper_conf({"schedule": {0: 60, 1: 0}})
+    init = {n: p.detach().clone() for n, p in params.items()}
+    sniper = Sniper.from_scores(config, params, _scores(seed=4), init)
+    sniper.attach([torch.optim.Adam(params.values(), lr=0.1)])
+    sniper.begin_epoch(1)
+    masks = sniper.controller.masks
+    values = sniper.controller.initial_values()
+    with torch.no_grad():
+        for p in params.values():
+            p.add_(1.0)
+    sniper.begin_epoch(2)
+    for name, p in params.items():
+        pruned = ~masks[name]
+        assert p.dtype == values[name].dtype == torch.float64, name
+        assert torch.equal(values[name][pruned], init[name][pruned]), name
+        assert torch.equal(p.detach()[pruned], init[name][pruned]), name
