@@ -32,7 +32,7 @@ import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import torch
 
@@ -63,10 +63,15 @@ STAGE_LINE = re.compile(r"^(\S+) \(run\.sh\) stage (\d+): ")
 TAG = "tts_train_sniper_mini"
 
 
+def stage_starts(log: str) -> List[Tuple[int, float]]:
+    """(stage, epoch seconds) of each of run.sh's stage lines, in order."""
+    return [(int(m.group(2)), datetime.fromisoformat(m.group(1)).timestamp())
+            for m in map(STAGE_LINE.match, log.splitlines()) if m]
+
+
 def stage_seconds(log: str, end: float) -> Dict[str, float]:
     """Seconds of each stage, from the timestamps of run.sh's stage lines."""
-    starts = [(int(m.group(2)), datetime.fromisoformat(m.group(1)).timestamp())
-              for m in map(STAGE_LINE.match, log.splitlines()) if m]
+    starts = stage_starts(log)
     bounds = [t for _, t in starts[1:]] + [end]
     seconds: Dict[str, float] = {}
     for (stage, t), b in zip(starts, bounds):  # a stage may announce several steps
@@ -76,10 +81,7 @@ def stage_seconds(log: str, end: float) -> Dict[str, float]:
 
 def stage_start(log: str, stage: int) -> Optional[float]:
     """When run.sh announced ``stage`` first (epoch seconds)."""
-    for m in map(STAGE_LINE.match, log.splitlines()):
-        if m and int(m.group(2)) == stage:
-            return datetime.fromisoformat(m.group(1)).timestamp()
-    return None
+    return next((t for s, t in stage_starts(log) if s == stage), None)
 
 
 def judge_share(recipe: Path, log: str) -> Optional[Dict]:
@@ -197,10 +199,12 @@ def table(data: Dict) -> List[str]:
     stages = data["stage_seconds"]
     if "judge" in data:
         judge = data["judge"]
-        lines += ["", f"The ASR judge trained in the background from stage 3 on (one thread) for "
+        lines += ["", f"The ASR judge trained in the background from stage 3 on, on a core of its "
+                  f"own (stages 3-7 ran one thread fewer meanwhile), for "
                   f"{cells.spread(judge['train_seconds'], 0)} s "
-                  f"({cells.spread(judge['epochs'], 0)} epochs, best validation CER {cells.spread(judge['best_valid_cer'], 3)}); "
-                  f"stage 8 waited {cells.spread(judge['stage_8_wait_seconds'], 0)} s for it."]
+                  f"({cells.spread(judge['epochs'], 0)} epochs, best validation CER "
+                  f"{cells.spread(judge['best_valid_cer'], 3)}); stage 8 waited "
+                  f"{cells.spread(judge['stage_8_wait_seconds'], 0)} s for it."]
     return lines + [
         "", "| stage | " + " | ".join(stages) + " |", "|---|" + "---:|" * len(stages),
         "| seconds | " + " | ".join(f"{v:.0f}" for v in stages.values()) + " |", "",

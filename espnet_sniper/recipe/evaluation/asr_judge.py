@@ -42,8 +42,8 @@ from espnet_sniper.recipe.kaldi_dir import read_table, write_text
 
 
 # a judge must hear the recordings well (stage 8 reports the floor's CER beside the
-# model's); on the mini corpus conf/asr_judge.yaml reaches 4 % on validation in 6 epochs
-# (3 % took more than 7); each round after the first costs an ESPnet start
+# model's); on the mini corpus conf/asr_judge.yaml reaches 4 % on validation in 7 epochs
+# (3 % takes several more); each round after the first costs an ESPnet start
 GOOD_ENOUGH_CER = 0.04
 MIN_EPOCHS = 6
 EPOCH_RESULTS = re.compile(r"(\d+)epoch results: .*?time=([^,]*),.*cer_ctc=([0-9.]+)")
