@@ -44,7 +44,8 @@ from benchmarks.core.staleness import FASTSPEECH2_LIBRARY, RECIPE_CODE
 
 # the whole mini recipe: the library (FastSpeech2's side), the mini configs, the recipe;
 # for the unseen corpus, its generator too
-INPUTS = (*FASTSPEECH2_LIBRARY, "conf/mini", "conf/decode.yaml", *RECIPE_CODE,
+INPUTS = (*FASTSPEECH2_LIBRARY, "conf/mini", "conf/decode.yaml", "conf/asr_judge.yaml",
+          *RECIPE_CODE,
           "benchmarks/core/recipe.py", "benchmarks/main_job.py",
           "benchmarks/make_unseen_corpus.py")
 RESULT_FILES = {"main_job.json": "Main job",

@@ -44,6 +44,7 @@ import importlib.metadata
 import json
 import logging
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -178,6 +179,41 @@ def short(diff: str, lines: int = 12) -> str:
     return "\n".join(kept[:lines])
 
 
+# Survivors no fast test can see, and why: the fast tests run in one process on the CPU
+UNSEEN = {
+    "device": "a device argument dropped or set to None: on the CPU, where the fast tests "
+              "run, that is the same device (on a GPU the tensors would land on the CPU)",
+    "ddp": "what only a distributed run does (rank agreement, the DDP audit): the two-rank "
+           "CLI tests run it, not the fast tests",
+    "cap_default": "a sparsity cap's default raised from 100 to 101 %: no tensor can lose "
+                   "more than all its entries, so both cap nothing (equivalent)",
+    "encoding": "a text file's encoding spelled otherwise or left to the locale, which is "
+                "UTF-8 on the machines that run the tests",
+    "size": "a limit at 2^31 or 2^32 prunable entries: reaching it takes 8 GiB of weights",
+    "mmap": "torch.load's mmap: how a checkpoint is read, not what is read",
+}
+PATTERNS = (
+    ("cap_default", r"^\+.*float = 101\.0"),
+    ("encoding", r"^-.*encoding"),
+    ("size", r"^\+.*(2\*\*3[123]|3\*\*3[12])"),
+    ("mmap", r"^\+.*torch\.load\((?!.*mmap=True)"),
+    ("device", r"^\+.*(\.to\(None|device=None|\.to\(p\.dtype\))"),
+    ("ddp", r"^-.*(distributed|check_ranks_agree|_audit)"),
+)
+
+
+def unseen_because(diff: str) -> Optional[str]:
+    """The UNSEEN key of a survivor's diff, or None (a survivor to read)."""
+    for key, pattern in PATTERNS:
+        if re.search(pattern, diff, re.M):
+            return key
+    removed = [line for line in diff.splitlines() if line.startswith("-")]
+    added = [line for line in diff.splitlines() if line.startswith("+")]
+    if any("device" in line for line in removed) and not any("device" in line for line in added):
+        return "device"
+    return None
+
+
 def summarize(codes: Dict[str, Optional[int]], prose: Sequence[str] = ()) -> Dict:
     """Counts per category; prose mutants (prose_mutants.py) apart, out of the score."""
     counts = {"killed": 0, "survived": 0, "timeout": 0, "no_tests": 0, "other": 0, "prose": 0}
@@ -215,7 +251,9 @@ def run_module(work: Path, module: str, tests: Sequence[str], max_children: int)
         "prose_survived": sorted(n for n in prose if CATEGORY.get(codes.get(n)) == "survived"),
         "seconds": round(seconds, 1),
         "tested_at": commit(),
-        "survivors": [{"name": n, "diff": short(shown[n])} for n in survivors],
+        "survivors": [{"name": n, "diff": short(shown[n]),
+                       **({"unseen_because": why} if (why := unseen_because(shown[n])) else {})}
+                      for n in survivors],
         "no_tests": sorted(n for n, c in codes.items()
                            if CATEGORY.get(c) == "no_tests" and n not in prose),
         "other": {n: codes[n] for n in others},
