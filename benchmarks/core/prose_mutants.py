@@ -51,34 +51,36 @@ def _rewording(original: object, mutant: object) -> bool:
         letters(original) == letters(mutant)
 
 
-def _scalar_fields(node: ast.AST) -> Iterator[object]:
+def _scalar_fields(node: ast.AST, skipped: tuple) -> Iterator[object]:
+    """What a node is beyond its children: names, operators, list lengths."""
     for name in node._fields:
         value = getattr(node, name)
+        if name in skipped:
+            continue
         if isinstance(value, list):
             yield len(value)
-        elif not isinstance(value, ast.AST) and name not in ("value", "name"):
+        elif not isinstance(value, ast.AST):
             yield value
-        elif isinstance(value, ast.AST) and not isinstance(value, ast.expr):
+        elif not isinstance(value, ast.expr):
             yield type(value).__name__  # operators and contexts
 
 
 def is_prose(original: ast.FunctionDef, mutant: ast.FunctionDef) -> bool:
     parents = {child: node for node in ast.walk(original) for child in ast.iter_child_nodes(node)}
-    pairs = list(zip(ast.walk(original), ast.walk(mutant)))
-    if len(pairs) != sum(1 for _ in ast.walk(original)) or \
-            len(pairs) != sum(1 for _ in ast.walk(mutant)):
+    a_nodes, b_nodes = list(ast.walk(original)), list(ast.walk(mutant))
+    if len(a_nodes) != len(b_nodes):
         return False
     reworded = 0
-    for a, b in pairs:
-        if type(a) is not type(b) or list(_scalar_fields(a)) != list(_scalar_fields(b)):
+    for a, b in zip(a_nodes, b_nodes):
+        # mutmut renames the function itself; a constant's value is compared below
+        skipped = ("name",) if a is original else ("value",) if isinstance(a, ast.Constant) else ()
+        if type(a) is not type(b) or \
+                list(_scalar_fields(a, skipped)) != list(_scalar_fields(b, skipped)):
             return False
         if isinstance(a, ast.Constant) and a.value != b.value:
             if not (_rewording(a.value, b.value) and _is_message_context(a, parents)):
                 return False
             reworded += 1
-        elif not isinstance(a, (ast.Constant, ast.FunctionDef)) and \
-                getattr(a, "name", None) != getattr(b, "name", None):
-            return False
     return reworded > 0
 
 

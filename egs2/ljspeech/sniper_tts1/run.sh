@@ -285,17 +285,14 @@ if [ -z "${asr_spec}" ] && [ "${asr}" = judge ] && stage_on 8 && [ "${stage}" -l
 fi
 # share_cores: called as each stage starts; the threads of its programs, given the judge
 share_cores() {
+    local threads=${user_threads}
     if [ -n "${judge_pid}" ] && kill -0 "${judge_pid}" 2>/dev/null; then
-        local cores
+        local cores spare
         cores=$(nproc)
-        export OMP_NUM_THREADS=$(( cores > 1 ? cores - 1 : 1 ))
-        [ -z "${user_threads}" ] || [ "${user_threads}" -ge "${OMP_NUM_THREADS}" ] \
-            || OMP_NUM_THREADS=${user_threads}
-    elif [ -n "${user_threads}" ]; then
-        export OMP_NUM_THREADS=${user_threads}
-    else
-        unset OMP_NUM_THREADS
+        spare=$(( cores > 1 ? cores - 1 : 1 ))
+        [ -n "${threads}" ] && [ "${threads}" -le "${spare}" ] || threads=${spare}
     fi
+    if [ -n "${threads}" ]; then export OMP_NUM_THREADS=${threads}; else unset OMP_NUM_THREADS; fi
 }
 
 if stage_on 3; then
