@@ -288,7 +288,7 @@ share_cores() {
     local threads=${user_threads}
     if [ -n "${judge_pid}" ] && kill -0 "${judge_pid}" 2>/dev/null; then
         local cores spare
-        cores=$(nproc)
+        cores=$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)  # nproc obeys both
         spare=$(( cores > 1 ? cores - 1 : 1 ))
         [ -n "${threads}" ] && [ "${threads}" -le "${spare}" ] || threads=${spare}
     fi
