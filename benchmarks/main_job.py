@@ -200,8 +200,8 @@ def table(data: Dict) -> List[str]:
     stages = data["stage_seconds"]
     if "judge" in data:
         judge = data["judge"]
-        lines += ["", f"The ASR judge trained in the background from stage 3 on, on a core of its "
-                  f"own (stages 3-7 ran one thread fewer meanwhile), for "
+        lines += ["", f"The ASR judge trained in the background from stage 6 on, on a core of its "
+                  f"own (stages 6-7 ran one thread fewer meanwhile), for "
                   f"{cells.spread(judge['train_seconds'], 0)} s "
                   f"({cells.spread(judge['epochs'], 0)} epochs, best validation CER "
                   f"{cells.spread(judge['best_valid_cer'], 3)}); stage 8 waited "
