@@ -192,25 +192,29 @@ UNSEEN = {
     "size": "a limit at 2^31 or 2^32 prunable entries: reaching it takes 8 GiB of weights",
     "mmap": "torch.load's mmap: how a checkpoint is read, not what is read",
 }
+# (key, where it shows: "+" an added line matches, "-" a removed one, "dropped" the text is
+# in a removed line and in no added one); the first that matches names the survivor's reason
 PATTERNS = (
-    ("cap_default", r"^\+.*float = 101\.0"),
-    ("encoding", r"^-.*encoding"),
-    ("size", r"^\+.*(2\*\*3[123]|3\*\*3[12])"),
-    ("mmap", r"^\+.*torch\.load\((?!.*mmap=True)"),
-    ("device", r"^\+.*(\.to\(None|device=None|\.to\(p\.dtype\))"),
-    ("ddp", r"^-.*(distributed|check_ranks_agree|_audit)"),
+    ("cap_default", "+", r"float = 101\.0"),
+    ("encoding", "dropped", r'"utf-8"'),
+    ("size", "+", r"2\*\*3[123]|3\*\*3[12]"),
+    ("mmap", "dropped", r"mmap=True"),
+    ("device", "+", r"\.to\(None|device=None|map_location=None|\.to\(p\.dtype\)"),
+    ("device", "dropped", r"device"),
+    ("ddp", "-", r"distributed|check_ranks_agree|_audit"),
 )
 
 
 def unseen_because(diff: str) -> Optional[str]:
     """The UNSEEN key of a survivor's diff, or None (a survivor to read)."""
-    for key, pattern in PATTERNS:
-        if re.search(pattern, diff, re.M):
+    lines = diff.splitlines()
+    removed = [line[1:] for line in lines if line.startswith("-") and not line.startswith("---")]
+    added = [line[1:] for line in lines if line.startswith("+") and not line.startswith("+++")]
+    for key, where, pattern in PATTERNS:
+        in_removed = any(re.search(pattern, line) for line in removed)
+        in_added = any(re.search(pattern, line) for line in added)
+        if {"+": in_added, "-": in_removed, "dropped": in_removed and not in_added}[where]:
             return key
-    removed = [line for line in diff.splitlines() if line.startswith("-")]
-    added = [line for line in diff.splitlines() if line.startswith("+")]
-    if any("device" in line for line in removed) and not any("device" in line for line in added):
-        return "device"
     return None
 
 
