@@ -40,3 +40,17 @@ def test_a_change_the_cpu_tests_cannot_see_is_named(before, after, reason):
 ])
 def test_any_other_change_is_left_to_read(before, after):
     assert unseen_because(diff(before, after)) is None
+
+
+def test_a_survivor_is_explained_by_a_pattern_then_by_a_reader_else_left_to_read():
+    from benchmarks.mutation_score import explained
+    from benchmarks.reviewed_survivors import REASONS, REVIEWED
+
+    assert set(REVIEWED.values()) <= set(REASONS)  # every reviewed survivor's reason is written
+    name = next(iter(REVIEWED))
+    plain = diff("factor = min(cap, 1.0 / density)", "factor = max(cap, 1.0 / density)")
+    assert explained(name, plain) == {"harmless_because": REVIEWED[name]}
+    # a pattern's reason first, even for a reviewed name
+    moved = diff("m = mask.to(p.device)", "m = mask.to(None)")
+    assert explained(name, moved) == {"unseen_because": "device"}
+    assert explained("espnet_sniper.masks.x_not_reviewed__mutmut_1", plain) == {}

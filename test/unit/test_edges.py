@@ -21,7 +21,7 @@ from espnet_sniper.config_layouts import (
     check_reference_trainer_keys,
     requested_sniper_conf,
 )
-from espnet_sniper.fileio import is_writer
+from espnet_sniper.fileio import atomic_torch_save, atomic_write_text, is_writer
 from espnet_sniper.gradient_noise import noise_std
 from espnet_sniper.lifecycle import Sniper
 from espnet_sniper.masks import ScheduleMasks, ScoreRanking, prunable_parameters, real_sparsity
@@ -488,3 +488,16 @@ def test_a_double_precision_model_regrows_its_initial_values_to_the_bit():
         assert p.dtype == values[name].dtype == torch.float64, name
         assert torch.equal(values[name][pruned], init[name][pruned]), name
         assert torch.equal(p.detach()[pruned], init[name][pruned]), name
+
+
+def test_atomic_writes_make_every_missing_folder_of_a_nested_path(tmp_path):
+    """A run's files go to nested folders that may not exist yet (exp/<tag>/sniper/...):
+    each atomic write makes them, and leaves no temporary file beside its result."""
+    text = tmp_path / "exp" / "tag" / "sniper" / "report.txt"
+    atomic_write_text(text, "sparsity 40 %\n")
+    assert text.read_text(encoding="utf-8") == "sparsity 40 %\n"
+    tensor = tmp_path / "a" / "b" / "c" / "state.pth"
+    atomic_torch_save({"x": torch.arange(3)}, tensor)
+    assert torch.equal(torch.load(tensor)["x"], torch.arange(3))
+    assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == ["report.txt",
+                                                                          "state.pth"]
