@@ -37,8 +37,8 @@ REASONS = {
     "same_code_format": "a key of the state file renamed where it is written and where it is "
                         "read: only a file of another version would tell",
     "slow_only": "only a training through ESPnet's command line reaches it (the trainer's "
-                 "options class, its tensorboard writer, the GAN scoring turns, the ranks' "
-                 "launcher): the CLI tests run it, the fast tests do not",
+                 "options class, its tensorboard writer, the ranks' launcher): the CLI tests "
+                 "run it, the fast tests do not",
     "ties": "SNIP's scores of the fast tests' models have no ties, so the tie-break seed "
             "orders nothing there; random scoring's use of it is tested",
     "amp_only": "the AMP scaler: only a CUDA run under AMP has one",
@@ -135,9 +135,6 @@ _BY_REASON = {
     "slow_only": [
         "gan_trainer.xǁSniperGANTrainerǁcheck_args__mutmut_8",
         "gan_trainer.xǁSniperGANTrainerǁcheck_args__mutmut_10",
-        "lifecycle.xǁSniperǁprepare__mutmut_42",
-        "scoring.xǁSnipScorerǁscore__mutmut_12",
-        "scoring.xǁSnipScorerǁscore__mutmut_19",
         "trainer_mixin.xǁSniperTrainerMixinǁcheck_args__mutmut_1",
         "trainer_mixin.xǁSniperTrainerMixinǁtrain_one_epoch__mutmut_39",
         *(f"trainer_mixin.x_sniper_options__mutmut_{n}" for n in range(1, 14)),
