@@ -16,8 +16,9 @@ from espnet2.train.distributed_utils import DistributedOption
 from espnet2.train.reporter import Reporter
 from espnet_sniper.config import parse_sniper_conf
 from espnet_sniper.gan_trainer import SniperGANTrainer
-from espnet_sniper.lifecycle import Sniper
+from espnet_sniper.lifecycle import Sniper, state_path
 from espnet_sniper.snip import snip_scores
+from espnet_sniper.state import SniperState
 from espnet_sniper.tasks.gan_tts import SniperGANTTSTask
 from espnet_sniper.weight_norm import direction_slices
 
@@ -212,6 +213,26 @@ def test_snip_scores_each_part_with_its_own_turns_loss():
                 expected[n] = (p.detach() * p.grad).abs()
     for n in params:
         assert torch.allclose(scores[n], expected[n], rtol=1e-5, atol=1e-9), n
+
+
+def test_a_prepared_run_scores_each_part_by_its_own_turn(tmp_path):
+    """What Sniper.prepare saves for a GAN with its discriminator pruned: each part's SNIP
+    scores from its own turn's loss, as the trainer's turns say (one turn of the generator's
+    loss would score the discriminator by what it does for the generator)."""
+    torch.manual_seed(0)
+    model = ToyGAN()
+    config = parse_sniper_conf({"schedule": {0: 50}, "prune_discriminator": True})
+    params = SniperGANTrainer.prunable(model, config)
+    data = batches(3)
+    turns = SniperGANTrainer.scoring_turns(params, options())
+    Sniper.prepare(config, model, params, tmp_path, lambda: iter(data), turns)
+    saved = SniperState.load(state_path(tmp_path), "cpu").scores
+    expected = snip_scores(model, params, data, turns=turns)
+    one_turn = snip_scores(model, params, data)
+    for name in params:
+        assert torch.equal(saved[name], expected[name]), name
+    assert any(not torch.allclose(expected[n], one_turn[n])
+               for n in params if n.startswith("tts.discriminator."))
 
 
 def test_gan_entry_refuses_what_the_gan_trainer_cannot_do():
