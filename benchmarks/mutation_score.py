@@ -85,6 +85,7 @@ FAST_TESTS = (
     "test/unit/test_step_plan.py",
     "test/unit/test_checkpoint_recovery.py",
     "test/unit/test_trainer_glue.py",
+    "test/unit/test_trainer_run.py",
 )
 # the mutated modules and the tests that must notice
 INPUTS = (*(f"espnet_sniper/{m}" for m in MODULES), *FAST_TESTS, "test/conftest.py",

@@ -1,0 +1,58 @@
+"""SniperTrainer.run and resume in process: ESPnet's own loop with a toy model."""
+
+import dataclasses
+
+import torch
+
+from espnet2.iterators.abs_iter_factory import AbsIterFactory
+from espnet2.train.distributed_utils import DistributedOption
+from espnet_sniper.config import parse_sniper_conf
+from espnet_sniper.lifecycle import state_path
+from espnet_sniper.trainer import SniperTrainer
+from test_optimizer_step import ToyModel, batches, options
+
+
+class ListIterFactory(AbsIterFactory):
+    def __init__(self, data):
+        self.data = data
+
+    def build_iter(self, epoch, shuffle=None):
+        return iter(self.data)
+
+
+def run(tmp_path, model, opt, max_epoch, resume=False):
+    config = parse_sniper_conf({"schedule": {0: 50, 1: 0}, "max_param_sparsity": 90,
+                                "score_batches": 2})
+    opts = dataclasses.replace(
+        options(), output_dir=str(tmp_path), max_epoch=max_epoch, resume=resume,
+        keep_nbest_models=[1], best_model_criterion=[("valid", "loss", "min")],
+        use_tensorboard=False, use_matplotlib=False, seed=0)
+    opts = dataclasses.replace(opts, sniper_config=config)
+    SniperTrainer.run(model=model, optimizers=[opt], schedulers=[None],
+                      train_iter_factory=ListIterFactory(batches(4)),
+                      valid_iter_factory=ListIterFactory(batches(2, seed=1)),
+                      plot_attention_iter_factory=None, trainer_options=opts,
+                      distributed_option=DistributedOption(distributed=False))
+
+
+def test_a_run_prunes_its_first_epoch_and_a_resumed_run_ends_dense(tmp_path):
+    """ESPnet's Trainer.run through SniperTrainer: the run scores and saves its state, epoch
+    1 trains at 50 %; run again with --resume and two epochs, it resumes from epoch 1's
+    checkpoint (SniperTrainer.resume), keeps the saved state and regrows for epoch 2."""
+    torch.manual_seed(0)
+    model = ToyModel()
+    run(tmp_path, model, torch.optim.Adam(model.parameters(), lr=0.01), max_epoch=1)
+    state = state_path(tmp_path).read_bytes()
+    pruned = model.lin1.weight.detach() == 0
+    assert 0.3 < pruned.float().mean() < 0.7  # 50 % of the prunable entries, per the cap
+    assert torch.equal(torch.load(tmp_path / "checkpoint.pth", weights_only=False)["model"]["lin1.weight"] == 0,
+                       pruned)
+
+    torch.manual_seed(1)  # another start: the resumed run must take the checkpoint's weights
+    resumed = ToyModel()
+    run(tmp_path, resumed, torch.optim.Adam(resumed.parameters(), lr=0.01), max_epoch=2,
+        resume=True)
+    assert state_path(tmp_path).read_bytes() == state  # not scored again
+    assert torch.load(tmp_path / "checkpoint.pth", weights_only=False)["reporter"]["epoch"] == 2
+    # dense in epoch 2: every pruned entry regrew from its initial value and trained
+    assert torch.count_nonzero(resumed.lin1.weight.detach()[pruned]) == int(pruned.sum())
