@@ -8,6 +8,8 @@ from espnet2.iterators.abs_iter_factory import AbsIterFactory
 from espnet2.train.distributed_utils import DistributedOption
 from espnet_sniper.config import parse_sniper_conf
 from espnet_sniper.lifecycle import state_path
+from espnet_sniper.snip import snip_scores
+from espnet_sniper.state import SniperState
 from espnet_sniper.trainer import SniperTrainer
 from test_optimizer_step import ToyModel, batches, options
 
@@ -17,7 +19,9 @@ class ListIterFactory(AbsIterFactory):
         self.data = data
 
     def build_iter(self, epoch, shuffle=None):
-        return iter(self.data)
+        # another order each epoch, as ESPnet's shuffling factories give
+        k = (epoch - 1) % len(self.data)
+        return iter(self.data[k:] + self.data[:k])
 
 
 def run(tmp_path, model, opt, max_epoch, resume=False):
@@ -56,3 +60,24 @@ def test_a_run_prunes_its_first_epoch_and_a_resumed_run_ends_dense(tmp_path):
     assert torch.load(tmp_path / "checkpoint.pth", weights_only=False)["reporter"]["epoch"] == 2
     # dense in epoch 2: every pruned entry regrew from its initial value and trained
     assert torch.count_nonzero(resumed.lin1.weight.detach()[pruned]) == int(pruned.sum())
+
+    # the same two epochs without a stop: the resumed run is that run, to the bit
+    torch.manual_seed(0)
+    straight = ToyModel()
+    run(tmp_path / "straight", straight, torch.optim.Adam(straight.parameters(), lr=0.01),
+        max_epoch=2)
+    for (name, a), b in zip(straight.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(a, b), name
+
+
+def test_a_run_scores_the_first_batches_of_epoch_one(tmp_path):
+    torch.manual_seed(0)
+    model = ToyModel()
+    expected = snip_scores(model, {"lin1.weight": model.lin1.weight,
+                                   "lin2.weight": model.lin2.weight},
+                           ListIterFactory(batches(4)).build_iter(1), num_batches=2)
+    run(tmp_path, model, torch.optim.Adam(model.parameters(), lr=0.01), max_epoch=1)
+    saved = SniperState.load(state_path(tmp_path), "cpu").scores
+    assert set(saved) >= set(expected)
+    for name, score in expected.items():
+        assert torch.equal(saved[name], score), name
