@@ -37,8 +37,9 @@ REASONS = {
     "same_code_format": "a key of the state file renamed where it is written and where it is "
                         "read: only a file of another version would tell",
     "slow_only": "only a training through ESPnet's command line reaches it (the trainer's "
-                 "options class, its tensorboard writer, the ranks' launcher): the CLI tests "
-                 "run it, the fast tests do not",
+                 "options class, its tensorboard writer, the ranks' launcher, a dense or GAN "
+                 "run through Trainer.run, a broken checkpoint at resume): the CLI tests run "
+                 "it, the fast tests do not",
     "ties": "SNIP's scores of the fast tests' models have no ties, so the tie-break seed "
             "orders nothing there; random scoring's use of it is tested",
     "amp_only": "the AMP scaler: only a CUDA run under AMP has one",
@@ -48,6 +49,8 @@ REASONS = {
                 "the tests",
     "shift_clamp": "torch shifts an int32 right by 32 as by 31 (the sign in every bit), the "
                    "same key",
+    "espnet_kwargs": "ESPnet's Trainer.run calls resume with keyword arguments only: *args "
+                     "is always empty",
     "ddp": "what only a distributed run does (the ranks' digest of the factors): the two-rank "
            "CLI tests run it",
 }
@@ -97,6 +100,7 @@ _BY_REASON = {
         "trainer_mixin.x__keep_saved_epochs__mutmut_11",
         "trainer_mixin.xǁSniperTrainerMixinǁbuild_options__mutmut_21",
         "trainer_mixin.xǁSniperTrainerMixinǁtrain_one_epoch__mutmut_19",
+        "trainer_mixin.xǁSniperTrainerMixinǁrun__mutmut_6",
     ],
     "bisection": [
         "allocation.x_erk_densities__mutmut_43",
@@ -137,6 +141,14 @@ _BY_REASON = {
         "gan_trainer.xǁSniperGANTrainerǁcheck_args__mutmut_10",
         "trainer_mixin.xǁSniperTrainerMixinǁcheck_args__mutmut_1",
         "trainer_mixin.xǁSniperTrainerMixinǁtrain_one_epoch__mutmut_39",
+        # a broken checkpoint or epoch file (the CLI kill tests), a dense or GAN run
+        "trainer_mixin.xǁSniperTrainerMixinǁresume__mutmut_3",
+        "trainer_mixin.xǁSniperTrainerMixinǁresume__mutmut_18",
+        "trainer_mixin.xǁSniperTrainerMixinǁrun__mutmut_9",
+        "trainer_mixin.xǁSniperTrainerMixinǁrun__mutmut_10",
+        "trainer_mixin.xǁSniperTrainerMixinǁrun__mutmut_25",
+        "trainer_mixin.xǁSniperTrainerMixinǁrun__mutmut_42",
+        "trainer_mixin.xǁSniperTrainerMixinǁrun__mutmut_87",
         *(f"trainer_mixin.x_sniper_options__mutmut_{n}" for n in range(1, 14)),
     ],
     "ties": [
@@ -145,8 +157,10 @@ _BY_REASON = {
     ],
     "shift_clamp": ["masks.x__sort_keys__mutmut_7"],
     "amp_only": ["trainer_mixin.xǁSniperTrainerMixinǁtrain_one_epoch__mutmut_28"],
+    "espnet_kwargs": ["trainer_mixin.xǁSniperTrainerMixinǁresume__mutmut_14"],
     "device": [
         "checkpoint_recovery.x_readable__mutmut_6",
+        *(f"trainer_mixin.xǁSniperTrainerMixinǁrun__mutmut_{n}" for n in (45, 47, 48, 50)),
         "snip.x_snip_scores__mutmut_54",
         "snip.x_snip_scores__mutmut_56",
     ],

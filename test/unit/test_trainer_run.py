@@ -2,6 +2,7 @@
 
 import dataclasses
 
+import pytest
 import torch
 
 from espnet2.iterators.abs_iter_factory import AbsIterFactory
@@ -9,7 +10,7 @@ from espnet2.train.distributed_utils import DistributedOption
 from espnet_sniper.config import parse_sniper_conf
 from espnet_sniper.lifecycle import state_path
 from espnet_sniper.snip import snip_scores
-from espnet_sniper.state import SniperState
+from espnet_sniper.state import SniperState, SniperStateError
 from espnet_sniper.trainer import SniperTrainer
 from test_optimizer_step import ToyModel, batches, options
 
@@ -24,13 +25,13 @@ class ListIterFactory(AbsIterFactory):
         return iter(self.data[k:] + self.data[:k])
 
 
-def run(tmp_path, model, opt, max_epoch, resume=False):
+def run(tmp_path, model, opt, max_epoch, resume=False, save_epochs=()):
     config = parse_sniper_conf({"schedule": {0: 50, 1: 0}, "max_param_sparsity": 90,
                                 "score_batches": 2})
     opts = dataclasses.replace(
         options(), output_dir=str(tmp_path), max_epoch=max_epoch, resume=resume,
         keep_nbest_models=[1], best_model_criterion=[("valid", "loss", "min")],
-        use_tensorboard=False, use_matplotlib=False, seed=0)
+        use_tensorboard=False, use_matplotlib=False, seed=0, save_epochs=save_epochs)
     opts = dataclasses.replace(opts, sniper_config=config)
     SniperTrainer.run(model=model, optimizers=[opt], schedulers=[None],
                       train_iter_factory=ListIterFactory(batches(4)),
@@ -54,6 +55,9 @@ def test_a_run_prunes_its_first_epoch_and_a_resumed_run_ends_dense(tmp_path):
 
     torch.manual_seed(1)  # another start: the resumed run must take the checkpoint's weights
     resumed = ToyModel()
+    # without --resume the same folder's state is not this model's: refused, not reused
+    with pytest.raises(SniperStateError, match="differ from this run's initial weights"):
+        run(tmp_path, resumed, torch.optim.Adam(resumed.parameters(), lr=0.01), max_epoch=2)
     run(tmp_path, resumed, torch.optim.Adam(resumed.parameters(), lr=0.01), max_epoch=2,
         resume=True)
     assert state_path(tmp_path).read_bytes() == state  # not scored again
@@ -65,7 +69,12 @@ def test_a_run_prunes_its_first_epoch_and_a_resumed_run_ends_dense(tmp_path):
     torch.manual_seed(0)
     straight = ToyModel()
     run(tmp_path / "straight", straight, torch.optim.Adam(straight.parameters(), lr=0.01),
-        max_epoch=2)
+        max_epoch=2, save_epochs=(1, 2))
+    # save_epochs keeps epoch 1's model, which ESPnet's keep_nbest_models 1 removes, and
+    # the last epoch's, linked when the run ends
+    assert sorted(p.name for p in (tmp_path / "straight" / "saved_epochs").iterdir()) \
+        == ["1epoch.pth", "2epoch.pth"]
+    assert not (tmp_path / "saved_epochs").exists() and not (tmp_path / "1epoch.pth").exists()
     for (name, a), b in zip(straight.state_dict().items(), resumed.state_dict().values()):
         assert torch.equal(a, b), name
 
